@@ -1,0 +1,41 @@
+"""Exploration helpers: Table 1 layout and counts, split summaries, Markdown output."""
+from __future__ import annotations
+
+import pandas as pd
+
+from mslc_utils.explore import class_counts, pick_examples, split_summary, table1, to_markdown
+from mslc_utils.splits import make_splits
+from mslc_utils.taxonomy import CLASSES
+
+from conftest import objects_with_counts
+
+
+def test_table1_layout_and_counts() -> None:
+    counts = {c: 12 + i for i, c in enumerate(CLASSES)}
+    objects = objects_with_counts(counts)
+    t = table1(objects)
+    assert list(t.columns) == ["Transient", "Stochastic", "Periodic"]
+    assert t.shape == (9, 3)
+    assert t.loc[0, "Transient"] == "SNIa (12)"
+    assert t.loc[0, "Periodic"] == "LPV (24)"
+    assert t.loc[8, "Transient"] == "-"
+    cc = class_counts(objects)
+    assert cc["n_objects"].sum() == sum(counts.values())
+    assert cc.loc["DSCT", "paper_n_objects"] == 1610
+
+
+def test_split_summary_totals() -> None:
+    objects = objects_with_counts({c: 15 for c in CLASSES})
+    s = split_summary(make_splits(objects))
+    assert s.loc["total"].sum() == 15 * 21
+    assert list(s.columns) == ["fold 0", "fold 1", "fold 2", "fold 3", "fold 4", "test"]
+    assert (s.drop(index="total").sum(axis=1) == 15).all()
+
+
+def test_pick_examples_and_markdown() -> None:
+    objects = objects_with_counts({c: 12 for c in CLASSES})
+    ids = pick_examples(objects, ["Blazar", "SNIa"], seed=1)
+    labels = objects.set_index("object_id").loc[ids, "label"].tolist()
+    assert labels == ["Blazar", "SNIa"]
+    md = to_markdown(pd.DataFrame({"a": [1], "b": ["x"]}), index=False)
+    assert md.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |"]
