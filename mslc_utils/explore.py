@@ -43,6 +43,7 @@ def split_summary(splits: pd.DataFrame) -> pd.DataFrame:
     part = np.where(splits["fold"] < 0, "test", "fold " + splits["fold"].astype(str))
     table = pd.crosstab(splits["label"], part).reindex(CLASSES, fill_value=0)
     table.index.name = "class"
+    table.columns.name = None
     table.loc["total"] = table.sum()
     return table
 
@@ -53,12 +54,15 @@ def survey_coverage(lightcurves: pd.DataFrame, objects: pd.DataFrame) -> pd.Data
     for survey, bands in SURVEY_BANDS.items():
         lc = lightcurves[lightcurves["survey"] == survey]
         have = lc["object_id"].nunique()
-        row = {"objects": have, "objects_missing": int(len(objects) - have), "epochs": len(lc)}
-        for band in bands:
-            row[f"epochs_{band}"] = int((lc["band"] == band).sum())
-        row["detected_fraction"] = float(lc["detected"].mean()) if len(lc) else float("nan")
-        rows[survey] = row
-    return pd.DataFrame(rows).T
+        per_band = ", ".join(f"{b}: {int((lc['band'] == b).sum())}" for b in bands)
+        rows[survey] = {
+            "objects": int(have),
+            "objects_missing": int(len(objects) - have),
+            "epochs": int(len(lc)),
+            "epochs_per_band": per_band,
+            "detected_fraction": round(float(lc["detected"].mean()), 3) if len(lc) else float("nan"),
+        }
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def pick_examples(objects: pd.DataFrame, labels: Sequence[str], seed: int = 0) -> list[str]:
