@@ -82,7 +82,11 @@ def _check_kind(df: pd.DataFrame, table: str, col: str, kind: str) -> None:
     elif kind == "str":
         if not (pd.api.types.is_string_dtype(s.dtype) or s.dtype == object):
             raise DataValidationError(f"{table}: column {col!r} must hold strings, got dtype {s.dtype}")
-        bad = ~s.map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
+        if isinstance(s.dtype, pd.StringDtype) or pd.api.types.infer_dtype(s, skipna=False) == "string":
+            # vectorised fast path (millions of rows): only missing or empty values can be bad
+            bad = (s.isna() | (s.astype(str) == "")).to_numpy(bool)
+        else:
+            bad = ~s.map(lambda v: isinstance(v, str) and v != "").to_numpy(bool)
         if bad.any():
             where = _first_ids(df, bad) if col != "object_id" else f"row {int(np.argmax(bad))}"
             raise DataValidationError(
