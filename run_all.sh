@@ -25,6 +25,8 @@ args=(-p PROFILE "$PROFILE")
 [ -n "${DEVICE:-}" ] && args+=(-p DEVICE "$DEVICE")
 [ -n "${SEED:-}" ] && args+=(-p SEED "$SEED")
 
+timings="executed/$PROFILE/timings.csv"   # stage times, read by benchmarks/run_benchmarks.py
+echo "notebook,seconds" > "$timings"
 start_all=$(date +%s)
 for nb in notebooks/[0-9][0-9]_*.ipynb; do
   name=$(basename "$nb")
@@ -35,6 +37,9 @@ for nb in notebooks/[0-9][0-9]_*.ipynb; do
     echo "FAILED: $name (executed copy with the error: executed/$PROFILE/$name)" >&2
     exit 1
   fi
-  echo "--- $name done in $(( $(date +%s) - t0 )) s"
+  dt=$(( $(date +%s) - t0 ))
+  echo "$name,$dt" >> "$timings"
+  echo "--- $name done in $dt s"
 done
+echo "total,$(( $(date +%s) - start_all ))" >> "$timings"
 echo "All notebooks done in $(( $(date +%s) - start_all )) s; figures in figures/$PROFILE/"
