@@ -1,0 +1,402 @@
+"""Light curves rendered to images on the fly: a PyTorch ``Dataset``, batch rendering, a cache.
+
+:class:`LightCurveImageDataset` is built from the canonical light-curve table, a list of
+object ids and their labels. The table is grouped **once** at construction into flat NumPy
+arrays (time, flux, error sorted by object, band and time, plus an index of slices), so that
+``__getitem__`` only slices arrays and renders: no pandas in the loop, and the dataset pickles
+cheaply into ``DataLoader`` workers.
+
+Views (which bands an item draws; see :data:`mslc_utils.render.VIEW_BANDS`):
+
+``"ZTF"``      g and r (Model 1 and the ZTF branch of the fusions)
+``"ATLAS"``    c and o
+``"stacked"``  g, r, c and o in one image, normalised jointly (Model 5)
+``"multi"``    the ZTF **and** the ATLAS image of the object (MS-SwinV2, Models 6 and 7)
+
+Items are dicts ready for ``torch.utils.data.default_collate`` / the transformers
+``Trainer``: ``{"pixel_values": uint8 tensor 3 x H x W, "labels": int}``, and for
+``"multi"`` ``{"pixel_values_ztf", "pixel_values_atlas", "has_ztf", "has_atlas", "labels"}``.
+Pixels stay **uint8 in [0, 255]**: rescaling and normalisation with the image processor's
+mean and std are done on the batched tensor by the model (``mslc_utils.models``), which
+keeps workers cheap and the data loader's memory four times smaller.
+
+An object with no epoch in a view's bands (e.g. no ATLAS light curve) gets a **blank white
+image** (and ``has_atlas = False`` in the multi view). Such objects are counted at
+construction (:attr:`LightCurveImageDataset.n_missing`, logged); ingestion flags them too.
+
+Labels never come from rendering: :attr:`LightCurveImageDataset.labels` is an int64 array
+filled at construction (Table 1 order), so class counts and sampler weights
+(:meth:`~LightCurveImageDataset.sample_weights`) cost nothing.
+
+Optional on-disk cache (``cache_dir``): one ``.npy`` (H x W x 3 uint8) per object and band set
+under ``<cache_dir>/<settings digest>/<bands>/``, named by the object id and a hash of the
+object's data in those bands, so a change of settings or of the data never returns a stale
+image. Writes are atomic (safe with several workers).
+
+:func:`render_batch` renders many items in parallel (joblib, a tqdm progress bar) into one
+array; the result does not depend on the number of jobs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .render import BAND_ORDER, DEFAULT_SETTINGS, VIEW_BANDS, RenderSettings, render_arrays, warm_up
+from .taxonomy import CLASSES, N_CLASSES, label_to_index
+
+log = logging.getLogger(__name__)
+
+VIEWS: tuple[str, ...] = ("ZTF", "ATLAS", "stacked", "multi")
+_BAND_INDEX = {b: i for i, b in enumerate(BAND_ORDER)}
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _as_label_indices(labels: Sequence[Any], n: int) -> np.ndarray:
+    """Class labels (names of Table 1 or integer indices) -> int64 indices."""
+    arr = np.asarray(labels)
+    if arr.shape != (n,):
+        raise ValueError(f"labels: expected {n} labels (one per object id), got shape {arr.shape}")
+    if arr.dtype.kind in "iu":
+        y = arr.astype(np.int64)
+    elif arr.dtype.kind in "OUT" or pd.api.types.is_string_dtype(arr.dtype):
+        y = np.asarray(label_to_index([str(v) for v in arr]), dtype=np.int64)
+    else:
+        raise ValueError(f"labels: expected class names or integer indices, got dtype {arr.dtype}")
+    if n and (y.min() < 0 or y.max() >= N_CLASSES):
+        raise ValueError(f"labels: indices must lie in [0, {N_CLASSES}), got [{y.min()}, {y.max()}]")
+    return y
+
+
+class LightCurveImageDataset(torch.utils.data.Dataset):
+    """Objects' light curves rendered on the fly as Overlay images (see the module docstring).
+
+    Parameters
+    ----------
+    lightcurves
+        Canonical long table (columns ``object_id``, ``band``, ``mjd``, ``flux``, ``flux_err``;
+        others ignored). Rows of objects not in ``object_ids`` are ignored.
+    object_ids
+        The objects, in item order.
+    labels
+        One per object: class names of Table 1 or integer indices; ``None`` for unlabelled
+        data (items then have no ``"labels"``).
+    view
+        ``"ZTF"``, ``"ATLAS"``, ``"stacked"`` or ``"multi"``.
+    settings
+        :class:`~mslc_utils.render.RenderSettings` (image size, widths, renderer).
+    renderer
+        ``"fast"`` or ``"reference"``; default ``settings.renderer``.
+    cache_dir
+        Directory of the optional on-disk image cache; ``None``: no cache.
+    transform
+        Optional callable applied to each uint8 C x H x W tensor (e.g. an augmentation).
+    """
+
+    def __init__(
+        self,
+        lightcurves: pd.DataFrame,
+        object_ids: Sequence[str],
+        labels: Sequence[Any] | None = None,
+        *,
+        view: str = "ZTF",
+        settings: RenderSettings | None = None,
+        renderer: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {view!r}")
+        self.view = view
+        self.settings = settings or DEFAULT_SETTINGS
+        self.renderer = renderer or self.settings.renderer
+        if self.renderer not in ("fast", "reference"):
+            raise ValueError(f"renderer must be 'fast' or 'reference', got {self.renderer!r}")
+        self.transform = transform
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.object_ids: list[str] = [str(o) for o in object_ids]
+        if len(set(self.object_ids)) != len(self.object_ids):
+            raise ValueError("object_ids: duplicated object id(s)")
+        n = len(self.object_ids)
+        self.labels: np.ndarray | None = None if labels is None else _as_label_indices(labels, n)
+        self._group(lightcurves)
+        self._log_missing()
+        if self.renderer == "fast":
+            warm_up(self.settings)  # compile here, not in every DataLoader worker
+
+    # ------------------------------------------------------------------ construction
+    def _group(self, lightcurves: pd.DataFrame) -> None:
+        """Flat arrays sorted by (object, band, time) and a [object, band] -> slice index."""
+        missing = [c for c in ("object_id", "band", "mjd", "flux", "flux_err") if c not in lightcurves.columns]
+        if missing:
+            raise ValueError(f"lightcurves: missing column(s) {missing}")
+        n = len(self.object_ids)
+        # position of each row's object in object_ids, -1 for rows of other objects
+        obj_code = pd.Index(self.object_ids).get_indexer(lightcurves["object_id"].astype(str)).astype(np.int64)
+        keep = obj_code >= 0
+        bands = lightcurves["band"].to_numpy().astype(str)[keep]
+        unknown = sorted(set(bands) - set(BAND_ORDER))
+        if unknown:
+            raise ValueError(f"lightcurves: unknown band(s) {unknown}; known bands are {list(BAND_ORDER)}")
+        band_code = np.zeros(bands.shape, dtype=np.int64)
+        for b, i in _BAND_INDEX.items():
+            band_code[bands == b] = i
+        obj_code = obj_code[keep]
+        t = lightcurves["mjd"].to_numpy(dtype=np.float64)[keep]
+        f = lightcurves["flux"].to_numpy(dtype=np.float64)[keep]
+        e = lightcurves["flux_err"].to_numpy(dtype=np.float64)[keep]
+        order = np.lexsort((t, band_code, obj_code))
+        self._t = np.ascontiguousarray(t[order])
+        self._f = np.ascontiguousarray(f[order])
+        self._e = np.ascontiguousarray(e[order])
+        key = (obj_code * len(BAND_ORDER) + band_code)[order]
+        grid = np.arange(n * len(BAND_ORDER), dtype=np.int64)
+        starts = np.searchsorted(key, grid, side="left")
+        ends = np.searchsorted(key, grid, side="right")
+        self._slices = np.stack([starts, ends], axis=-1).reshape(n, len(BAND_ORDER), 2)
+        #: epochs per object and band (columns in :data:`~mslc_utils.render.BAND_ORDER`)
+        self.n_epochs: np.ndarray = (ends - starts).reshape(n, len(BAND_ORDER))
+
+    def _band_mask(self, bands: Sequence[str]) -> np.ndarray:
+        cols = [_BAND_INDEX[b] for b in bands]
+        return self.n_epochs[:, cols].sum(axis=1) > 0
+
+    @property
+    def has_ztf(self) -> np.ndarray:
+        """Per object: does it have at least one ZTF epoch?"""
+        return self._band_mask(VIEW_BANDS["ZTF"])
+
+    @property
+    def has_atlas(self) -> np.ndarray:
+        """Per object: does it have at least one ATLAS epoch?"""
+        return self._band_mask(VIEW_BANDS["ATLAS"])
+
+    @property
+    def n_missing(self) -> dict[str, int]:
+        """Objects whose image is blank because they have no epoch in that survey's bands."""
+        return {"ZTF": int((~self.has_ztf).sum()), "ATLAS": int((~self.has_atlas).sum())}
+
+    def _log_missing(self) -> None:
+        needed = {"ZTF": ("ZTF",), "ATLAS": ("ATLAS",), "stacked": ("ZTF", "ATLAS"), "multi": ("ZTF", "ATLAS")}
+        miss = self.n_missing
+        for survey in needed[self.view]:
+            if miss[survey]:
+                ids = [o for o, h in zip(self.object_ids, getattr(self, f"has_{survey.lower()}")) if not h][:5]
+                log.warning(
+                    "%d of %d object(s) have no %s epoch and get a blank %s image (e.g. %s)",
+                    miss[survey], len(self), survey, survey, ", ".join(ids),
+                )
+
+    # ------------------------------------------------------------------ labels
+    def class_counts(self) -> np.ndarray:
+        """Objects per class (Table 1 order), from the labels alone."""
+        if self.labels is None:
+            raise ValueError("this dataset has no labels")
+        return np.bincount(self.labels, minlength=N_CLASSES)
+
+    def sample_weights(self) -> np.ndarray:
+        """Per-item weights 1 / count[class] for a ``WeightedRandomSampler`` (no rendering)."""
+        counts = self.class_counts()
+        return 1.0 / counts[self.labels]
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES
+
+    # ------------------------------------------------------------------ rendering
+    def band_data(self, i: int, bands: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Object ``i``'s arrays per band (views into the grouped arrays, sorted by time)."""
+        out = {}
+        for b in bands:
+            s, e = self._slices[i, _BAND_INDEX[b]]
+            if e > s:
+                out[b] = (self._t[s:e], self._f[s:e], self._e[s:e])
+        return out
+
+    def _cache_path(self, i: int, bands: Sequence[str], data: dict) -> Path:
+        h = hashlib.blake2b(digest_size=10)
+        for b in bands:
+            h.update(b.encode())
+            if b in data:
+                for a in data[b]:
+                    h.update(np.ascontiguousarray(a).tobytes())
+            h.update(b"|")
+        oid = self.object_ids[i]
+        name = f"{_SAFE.sub('_', oid)[:80]}-{h.hexdigest()}.npy"
+        digest = dataclasses.replace(self.settings, renderer=self.renderer).digest()
+        return self.cache_dir / digest / "".join(bands) / name  # type: ignore[operator]
+
+    def render(self, i: int, bands: Sequence[str] | None = None) -> np.ndarray:
+        """Object ``i``'s image (H x W x 3 uint8) in ``bands`` (default: the view's bands;
+        the multi view has no single band set: pass ``VIEW_BANDS['ZTF']`` or ``['ATLAS']``)."""
+        if bands is None:
+            if self.view == "multi":
+                raise ValueError("the multi view has two images: pass bands=VIEW_BANDS['ZTF'] or ['ATLAS']")
+            bands = VIEW_BANDS[self.view]
+        data = self.band_data(i, bands)
+        if self.cache_dir is None:
+            return render_arrays(data, None, self.renderer, self.settings)
+        path = self._cache_path(i, bands, data)
+        if path.exists():
+            img = np.load(path, allow_pickle=False)
+            if img.shape == (self.settings.image_size, self.settings.image_size, 3) and img.dtype == np.uint8:
+                return img
+            log.warning("%s: unexpected cached array %s %s, re-rendering", path, img.shape, img.dtype)
+        img = render_arrays(data, None, self.renderer, self.settings)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, img, allow_pickle=False)
+            os.replace(tmp, path)  # atomic: concurrent workers never see a partial file
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        return img
+
+    def _tensor(self, img: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+        return self.transform(x) if self.transform is not None else x
+
+    # ------------------------------------------------------------------ Dataset API
+    def __len__(self) -> int:
+        return len(self.object_ids)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        if not -len(self) <= i < len(self):
+            raise IndexError(f"index {i} out of range for {len(self)} objects")
+        i = int(i) % len(self)
+        if self.view == "multi":
+            item: dict[str, Any] = {
+                "pixel_values_ztf": self._tensor(self.render(i, VIEW_BANDS["ZTF"])),
+                "pixel_values_atlas": self._tensor(self.render(i, VIEW_BANDS["ATLAS"])),
+                "has_ztf": bool(self.n_epochs[i, :2].sum() > 0),
+                "has_atlas": bool(self.n_epochs[i, 2:].sum() > 0),
+            }
+        else:
+            item = {"pixel_values": self._tensor(self.render(i))}
+        if self.labels is not None:
+            item["labels"] = int(self.labels[i])
+        return item
+
+    def __repr__(self) -> str:
+        return (
+            f"LightCurveImageDataset({len(self)} objects, view={self.view!r}, "
+            f"{self.settings.image_size}px, renderer={self.renderer!r}, cache={str(self.cache_dir) if self.cache_dir else None})"
+        )
+
+    @classmethod
+    def from_tables(
+        cls,
+        lightcurves: pd.DataFrame,
+        objects: pd.DataFrame,
+        object_ids: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> "LightCurveImageDataset":
+        """Build from the canonical light-curve and object tables (labels from ``objects``).
+
+        ``object_ids`` selects and orders the objects (default: the object table's order).
+        """
+        lab = objects.set_index("object_id")["label"]
+        ids = list(objects["object_id"]) if object_ids is None else [str(o) for o in object_ids]
+        absent = [o for o in ids if o not in lab.index]
+        if absent:
+            raise ValueError(f"object_ids: {len(absent)} id(s) absent from the object table, e.g. {absent[:3]}")
+        return cls(lightcurves, ids, lab.loc[ids].to_numpy(), **kwargs)
+
+
+# ---------------------------------------------------------------------- batch rendering
+def _render_chunk(dataset: LightCurveImageDataset, idx: np.ndarray) -> np.ndarray:
+    if dataset.view == "multi":
+        return np.stack(
+            [np.stack([dataset.render(i, VIEW_BANDS["ZTF"]), dataset.render(i, VIEW_BANDS["ATLAS"])]) for i in idx]
+        )
+    return np.stack([dataset.render(i) for i in idx])
+
+
+def render_batch(
+    dataset: LightCurveImageDataset,
+    indices: Sequence[int] | None = None,
+    n_jobs: int = 1,
+    chunk_size: int = 64,
+    progress: bool = True,
+) -> np.ndarray:
+    """Render many items of ``dataset`` in parallel; returns N x H x W x 3 uint8
+    (N x 2 x H x W x 3 for the multi view: ZTF then ATLAS), in the order of ``indices``.
+
+    Uses joblib with ``n_jobs`` workers (``-1``: all CPUs; ``1``: in process) over chunks of
+    ``chunk_size`` items, with a tqdm progress bar: threads for the fast renderer (its compiled
+    kernel releases the GIL), processes for the reference one (Matplotlib is not thread-safe). Rendering is deterministic, so
+    the result is the same whatever ``n_jobs``. With a ``cache_dir`` the cache is filled too.
+    """
+    idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+    size = dataset.settings.image_size
+    shape = (len(idx), 2, size, size, 3) if dataset.view == "multi" else (len(idx), size, size, 3)
+    if len(idx) == 0:
+        return np.zeros(shape, np.uint8)
+    chunks = [idx[k : k + chunk_size] for k in range(0, len(idx), chunk_size)]
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(idx), desc=f"render {dataset.view}", unit="img", disable=not progress)
+    out = np.empty(shape, np.uint8)
+    pos = 0
+    if n_jobs == 1:
+        results = (_render_chunk(dataset, c) for c in chunks)
+    else:
+        from joblib import Parallel, delayed
+
+        # the fast renderer's kernel releases the GIL: threads share the grouped arrays at no
+        # cost; Matplotlib (the reference) is not thread-safe: processes
+        prefer = "threads" if dataset.renderer == "fast" else "processes"
+        results = Parallel(n_jobs=n_jobs, prefer=prefer, return_as="generator")(
+            delayed(_render_chunk)(dataset, c) for c in chunks
+        )
+    try:
+        for arr in results:  # in submission order: deterministic placement
+            out[pos : pos + len(arr)] = arr
+            pos += len(arr)
+            bar.update(len(arr))
+    finally:
+        bar.close()
+    return out
+
+
+def render_objects(
+    lightcurves: pd.DataFrame,
+    object_ids: Sequence[str],
+    view: str = "ZTF",
+    settings: RenderSettings | None = None,
+    n_jobs: int = 1,
+    progress: bool = True,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Render the given objects from a canonical table (see :func:`render_batch`)."""
+    ds = LightCurveImageDataset(lightcurves, object_ids, None, view=view, settings=settings, **kwargs)
+    return render_batch(ds, n_jobs=n_jobs, progress=progress)
+
+
+def normalize_pixels(
+    pixel_values: torch.Tensor,
+    mean: Sequence[float] = (0.485, 0.456, 0.406),
+    std: Sequence[float] = (0.229, 0.224, 0.225),
+) -> torch.Tensor:
+    """uint8 B x 3 x H x W (0..255) -> float32 ``(x / 255 - mean) / std`` (ImageNet defaults).
+
+    The models do this themselves from their image processor's configuration; this helper
+    is for inspection and tests.
+    """
+    x = pixel_values.to(torch.float32) / 255.0
+    m = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x - m) / s

@@ -1,0 +1,37 @@
+"""Figure 1 and the renderer comparison."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mslc_utils.figures import compare_renderers, figure1, figure1_images, with_image_size
+from mslc_utils.render import RenderSettings
+
+from conftest import make_tables
+
+
+def test_figure1_grid_rows_are_views() -> None:
+    lc, objects = make_tables(30)
+    s = with_image_size(RenderSettings(), 64)
+    imgs = figure1_images(lc, ["OBJ1", "OBJ2"], s)
+    assert imgs.shape == (3, 2, 64, 64, 3) and imgs.dtype == np.uint8
+    # the ZTF row has no ATLAS o-band colour (#FF7F00: red > green > blue); ATLAS and stacked do
+    def orange(img):
+        r, g, b = (img[..., k].astype(int) for k in range(3))
+        return int(((r - b > 60) & (g - b > 40)).sum())
+    assert orange(imgs[0, 0]) == 0 and orange(imgs[1, 0]) > 0 and orange(imgs[2, 0]) > 0
+    fig = figure1(lc, objects, ["OBJ1", "OBJ2"], s)
+    assert len(fig.axes) == 6
+
+
+def test_compare_renderers_columns_and_bounds() -> None:
+    lc, _ = make_tables(30)
+    table = compare_renderers(lc, ["OBJ1"], with_image_size(RenderSettings(), 64))
+    assert list(table["view"]) == ["ZTF", "ATLAS", "stacked"]
+    assert (table["mean_abs_diff"] <= 2).all() and (table["frac_pixels_gt_32"] <= 0.02).all()
+
+
+def test_unknown_object_is_an_error() -> None:
+    lc, _ = make_tables(5)
+    with pytest.raises(ValueError, match="NOPE"):
+        figure1_images(lc, ["NOPE"], RenderSettings())
