@@ -1,0 +1,170 @@
+"""Table 2, Figure 4 and the Appendix C comparison, on hand-made artifacts."""
+from __future__ import annotations
+
+import re
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from mslc_utils import artifacts as A
+from mslc_utils import results as R
+from mslc_utils.taxonomy import CLASSES, N_CLASSES
+
+
+def write_fold(out_dir, model_id, fold, y_true, y_pred, split="test") -> None:
+    """A complete fold whose predicted class is ``y_pred`` (probabilities one-hot-ish)."""
+    d = A.fold_dir(out_dir, model_id, fold, create=True)
+    y_pred = np.asarray(y_pred)
+    probs = np.full((len(y_pred), N_CLASSES), 0.01, dtype=np.float32)
+    probs[np.arange(len(y_pred)), y_pred] = 0.8
+    ids = [f"O{i:03d}" for i in range(len(y_true))]
+    A.save_predictions(d, split, ids, y_true, probs)
+    A.write_complete(d, "h")
+
+
+def test_macro_f1_against_hand_computation() -> None:
+    # class 0: P=1/2, R=1/2 -> F1=0.5; class 1: P=2/3, R=1 -> F1=0.8; class 2: F1=0;
+    # the 18 classes absent from both count as 0 (labels=range(21), zero_division=0).
+    y_true = [0, 0, 1, 1, 2]
+    y_pred = [0, 1, 1, 1, 0]
+    assert R.macro_f1(y_true, y_pred) == pytest.approx((0.5 + 0.8) / 21)
+
+
+def test_recall_confusion_against_hand_computation() -> None:
+    y_true = [0, 0, 1, 1, 2]
+    y_pred = [0, 1, 1, 1, 0]
+    cm = R.recall_confusion(y_true, y_pred)
+    assert cm.shape == (21, 21)
+    np.testing.assert_allclose(cm[0, :3], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(cm[1, :3], [0.0, 1.0, 0.0])
+    np.testing.assert_allclose(cm[2, :3], [1.0, 0.0, 0.0])
+    assert cm[3:].sum() == 0.0  # absent classes: rows of zeros
+
+
+def test_table2_mean_std_and_not_run_rows(tmp_path) -> None:
+    # fold 0 perfect on classes 0..20 -> F1 = 1; fold 1: one class of 21 always wrong.
+    y = np.arange(N_CLASSES).repeat(2)
+    write_fold(tmp_path, "swin_ztf", 0, y, y)
+    wrong = y.copy()
+    wrong[y == 0] = 1  # class 0 -> predicted 1: F1_0 = 0, F1_1 = 2*(0.5*1)/(1.5) = 2/3
+    write_fold(tmp_path, "swin_ztf", 1, y, wrong)
+    f1_1 = (19 + 2 / 3) / 21
+    t = R.table2(tmp_path)
+    assert list(t["MODEL"]) == ["1", "2", "3", "4", "3+4", "3+4", "5", "6", "7"]
+    row = t.set_index("model_id").loc["swin_ztf"]
+    mean, std = np.mean([1.0, f1_1]), np.std([1.0, f1_1], ddof=1)
+    assert row["f1_mean"] == pytest.approx(100 * mean)
+    assert row["f1_std"] == pytest.approx(100 * std)
+    assert row["F1-SCORE"] == f"{100 * mean:.1f} ± {100 * std:.1f}"
+    assert row["n_folds"] == 2
+    assert row["paper F1"] == "64.9 ± 1.6"
+    others = t[t["model_id"] != "swin_ztf"]
+    assert (others["F1-SCORE"] == R.NOT_RUN).all() and (others["n_folds"] == 0).all()
+    _, paths = R.save_table2(tmp_path, tmp_path / "fig")
+    md = paths["md"].read_text()
+    assert "| MODEL | DESCRIPTION | F1-SCORE | paper F1 | n_folds |" in md
+    assert "not run" in md and "69.9 ± 1.7" in md
+    assert len(pd.read_csv(paths["csv"])) == 9
+
+
+def test_incomplete_fold_is_ignored(tmp_path) -> None:
+    y = np.arange(N_CLASSES)
+    write_fold(tmp_path, "swin_atlas", 0, y, y)
+    write_fold(tmp_path, "swin_atlas", 1, y, y)
+    A.clear_complete(A.fold_dir(tmp_path, "swin_atlas", 1))
+    assert R.available_folds(tmp_path, "swin_atlas") == [0]
+
+
+def test_confusion_mean_std_and_annotations() -> None:
+    a = np.zeros((N_CLASSES, N_CLASSES))
+    b = np.zeros((N_CLASSES, N_CLASSES))
+    a[0, 0], b[0, 0] = 1.0, 0.8  # std (ddof=1) = 0.1414 >= 0.05 -> printed
+    a[1, 1], b[1, 1] = 0.50, 0.52  # std = 0.0141 < 0.05 -> not printed
+    mean, std = R.confusion_mean_std(np.stack([a, b]))
+    assert mean[0, 0] == pytest.approx(0.9) and std[0, 0] == pytest.approx(np.sqrt(0.02))
+    ann = R.confusion_annotations(mean, std)
+    assert ann[0, 0] == "0.90\n±0.14"
+    assert ann[1, 1] == "0.51"
+
+
+def test_figure4_saved_and_no_figure_left_open(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.arange(N_CLASSES).repeat(3)
+    for k in range(2):
+        write_fold(tmp_path, "swin_ztf", k, y, np.where(rng.random(len(y)) < 0.7, y, rng.integers(0, 21, len(y))))
+    plt.close("all")
+    paths = R.figure4(tmp_path, tmp_path / "fig")  # swin_atlas, avg_3_4, ms_swin_linear: "not run"
+    assert paths["png"].stat().st_size > 10_000 and paths["pdf"].stat().st_size > 1_000
+    assert plt.get_fignums() == []
+
+
+def test_recall_comparison_counts_and_classes() -> None:
+    ref = np.full(N_CLASSES, 0.6)
+    other = ref.copy()
+    other[0] = 0.7  # SNIa higher
+    other[1] = 0.1  # SESN lower
+    other[2] = 0.6001  # equal as displayed (2 decimals)
+    other[3:] = 0.9
+    recall = pd.DataFrame({"swin_ztf": ref, "swin_atlas": other}, index=CLASSES)
+    comp = R.recall_comparison(recall).set_index("model_id").loc["swin_atlas"]
+    assert comp["n_higher"] == 1 + (N_CLASSES - 3)
+    assert comp["n_lower"] == 1 and comp["lower"] == "SESN"
+    assert comp["n_equal"] == 1 and comp["equal"] == "SNII"
+    statements = R.recall_statements(recall)
+    assert any(s.startswith("SwinV2 (ATLAS only): below 25% recall for: SESN (10%);") for s in statements)
+    assert any("lower in 1 (SESN)" in s for s in statements)
+
+
+def test_save_appendix_c_writes_tables(tmp_path) -> None:
+    y = np.arange(N_CLASSES).repeat(2)
+    write_fold(tmp_path, "swin_ztf", 0, y, y)
+    bad = y.copy()
+    bad[y == 5] = 0  # TDE always wrong
+    write_fold(tmp_path, "swin_atlas", 0, y, bad)
+    res = R.save_appendix_c(tmp_path, tmp_path / "fig")
+    comp = res["comparison"].set_index("model_id")
+    assert comp.loc["swin_atlas", "lower"] == "TDE" and comp.loc["swin_atlas", "n_equal"] == 20
+    rec = pd.read_csv(tmp_path / "fig" / "recall_per_class.csv")
+    assert list(rec.columns) == ["class", "swin_ztf", "swin_atlas"]
+    assert rec.set_index("class").loc["TDE", "swin_atlas"] == 0.0
+    text = (tmp_path / "fig" / "recall_statements.md").read_text()
+    assert re.search(r"SwinV2 \(ATLAS only\): below 25% recall for: TDE \(0%\)", text)
+
+
+def test_make_results_writes_every_output(tmp_path) -> None:
+    from mslc_utils.config import setup
+
+    ctx = setup("quick", OUT_DIR=str(tmp_path / "run"))
+    y = np.arange(N_CLASSES).repeat(2)
+    write_fold(ctx.out_dir, "swin_ztf", 0, y, y)
+    res = R.make_results(ctx)
+    names = {p.name for p in ctx.figures_dir.iterdir()}
+    assert {"table2.csv", "table2.md", "figure4.png", "figure4.pdf", "recall_per_class.csv",
+            "recall_per_class.md", "recall_statements.md"} <= names
+    assert res["table2"].set_index("model_id").loc["swin_ztf", "F1-SCORE"] == "100.0 ± 0.0"
+    assert res["appendix_c"]["comparison"].empty  # nothing to compare with the ZTF model alone
+
+
+def test_fold_scores_table_from_saved_predictions(tmp_path) -> None:
+    from mslc_utils.artifacts import fold_dir, save_predictions, write_complete
+    from mslc_utils.results import fold_scores_table
+
+    y = np.array([0, 1, 2, 2])
+    for k, pred in enumerate(([0, 1, 2, 2], [0, 0, 2, 2])):
+        d = fold_dir(tmp_path, "m", k, create=True)
+        probs = np.eye(21)[pred]
+        save_predictions(d, "val", ["a", "b", "c", "d"], y, probs)
+        save_predictions(d, "test", ["a", "b", "c", "d"], y, probs)
+        write_complete(d, "hash")
+    t = fold_scores_table(tmp_path, ["m", "absent"])
+    assert list(t.index) == [("m", "val"), ("m", "test")]
+    # macro-F1 over all 21 classes (absent classes score 0): perfect on 3 classes -> 3/21
+    assert abs(t.loc[("m", "test"), "fold 0"] - 3 / 21) < 1e-12
+    # fold 1 never predicts class 1: F1 = (2/3 + 0 + 1) / 21
+    assert abs(t.loc[("m", "test"), "fold 1"] - (2 / 3 + 1) / 21) < 1e-12
+    assert abs(t.loc[("m", "test"), "mean"] - (3 / 21 + (2 / 3 + 1) / 21) / 2) < 1e-12
