@@ -1,0 +1,175 @@
+"""One entry point for the measured throughput of this machine (issue 7, README figures).
+
+Usage::
+
+    python benchmarks/run_benchmarks.py            # everything (a few minutes on 2 CPU cores)
+    python benchmarks/run_benchmarks.py --skip-render --steps 2
+
+Prints one table:
+
+* rendering: images/s of the fast and the reference renderer (``bench_render.py``, one core);
+* training and inference images/s of every SwinV2 model type (models 3–7) in the quick and
+  the paper configuration (the paper's SwinV2-Tiny at 256×256 with random weights: the same
+  compute as the pre-trained checkpoint). Training = forward + backward + Adam step on random
+  uint8 images through the model's own preprocessing; MS-SwinV2 counts objects (two images
+  each). On CPU the paper configuration uses a batch of 4, not 64 (the figure is per image);
+* ATAT (LC) training and inference windows/s (200 observations per window);
+* the quick run's stage times, from ``executed/quick/timings.csv`` written by ``run_all.sh``.
+
+No timed assertion anywhere: the figures are printed for the README.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import csv
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _time_steps(fn, steps: int) -> float:
+    fn()  # warm-up (allocations, first-call overheads)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps
+
+
+def swin_throughput(model_id: str, cfg: dict, batch: int, steps: int) -> tuple[float, float]:
+    """(train, inference) objects/s of one SwinV2 model type."""
+    from mslc_utils.models import build_model, model_spec
+
+    torch.manual_seed(0)
+    model = build_model(model_id, cfg["swin"], cfg["training"])
+    size = int(cfg["render"]["image_size"])
+    g = torch.Generator().manual_seed(0)
+
+    def images() -> torch.Tensor:
+        return torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, generator=g)
+
+    labels = torch.randint(0, 21, (batch,), generator=g)
+    if model_spec(model_id).kind == "multi":
+        inputs = {"pixel_values_ztf": images(), "pixel_values_atlas": images()}
+    else:
+        inputs = {"pixel_values": images()}
+    opt = torch.optim.Adam(model.parameters(), lr=float(cfg["training"]["learning_rate"]))
+
+    def train_step() -> None:
+        model.train()
+        opt.zero_grad()
+        model(**inputs, labels=labels).loss.backward()
+        opt.step()
+
+    def infer_step() -> None:
+        model.eval()
+        with torch.no_grad():
+            model(**inputs)
+
+    return batch / _time_steps(train_step, steps), batch / _time_steps(infer_step, steps)
+
+
+def atat_throughput(cfg: dict, batch: int, steps: int) -> tuple[float, float]:
+    """(train, inference) windows/s of ATAT (LC) on full windows of ``window`` observations."""
+    from mslc_utils.atat import ATATConfig, ATATLC
+
+    torch.manual_seed(0)
+    section = cfg["atat"]
+    model = ATATLC(ATATConfig.from_section(section, n_bands=2))
+    length = int(section.get("window", 200))
+    g = torch.Generator().manual_seed(0)
+    time_ = torch.sort(torch.rand(batch, length, generator=g) * 300, dim=1).values
+    flux = torch.randn(batch, length, generator=g) * 100
+    batch_in = {
+        "time": time_, "flux": flux, "flux_err": torch.rand(batch, length, generator=g) * 10 + 1,
+        "band": torch.randint(0, 2, (batch, length), generator=g), "mask": torch.ones(batch, length, dtype=torch.bool),
+    }
+    labels = torch.randint(0, 21, (batch,), generator=g)
+    opt = torch.optim.Adam(model.parameters(), lr=float(section["learning_rate"]))
+
+    def train_step() -> None:
+        model.train()
+        opt.zero_grad()
+        model(**batch_in, labels=labels).loss.backward()
+        opt.step()
+
+    def infer_step() -> None:
+        model.eval()
+        with torch.no_grad():
+            model(**batch_in)
+
+    return batch / _time_steps(train_step, steps), batch / _time_steps(infer_step, steps)
+
+
+def paper_config_for_cpu() -> dict:
+    """The paper profile with the hub checkpoint replaced by the same architecture (random)."""
+    from mslc_utils.config import load_config
+
+    cfg = load_config("paper")
+    cfg["swin"] = {"pretrained": None, "config": {"image_size": 256, "patch_size": 4, "embed_dim": 96,
+                                                   "depths": [2, 2, 6, 2], "num_heads": [3, 6, 12, 24],
+                                                   "window_size": 16}}
+    return cfg
+
+
+def render_figures() -> list[tuple[str, str, str]]:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench_render.py"), "--repeats", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    rows = []
+    for line in out.splitlines():
+        if line.startswith(("fast ", "reference", "ratio")):
+            name, value = line.split(":", 1)
+            rows.append(("render (256 px, 1 core)", name.strip(), value.strip()))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per measurement")
+    parser.add_argument("--skip-render", action="store_true")
+    parser.add_argument("--skip-paper", action="store_true", help="skip the (slow on CPU) paper configuration")
+    args = parser.parse_args(argv)
+
+    from mslc_utils.config import load_config
+    from mslc_utils.models import SWIN_MODEL_IDS
+
+    print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads; "
+          f"Python {platform.python_version()}, torch {torch.__version__}")
+    rows: list[tuple[str, str, str]] = []
+    if not args.skip_render:
+        rows += render_figures()
+    profiles = {"quick": load_config("quick")}
+    if not args.skip_paper:
+        profiles["paper"] = paper_config_for_cpu()
+    for name, cfg in profiles.items():
+        batch = int(cfg["training"]["batch_size"]) if name == "quick" else 4
+        for model_id in SWIN_MODEL_IDS:
+            tr, inf = swin_throughput(model_id, copy.deepcopy(cfg), batch, args.steps)
+            rows.append((f"{model_id} ({name}, {cfg['render']['image_size']} px, batch {batch})",
+                         "train / infer", f"{tr:8.1f} / {inf:8.1f} objects/s"))
+        atat_batch = int(cfg["atat"]["batch_size"]) if name == "quick" else 32
+        tr, inf = atat_throughput(cfg, atat_batch, args.steps)
+        rows.append((f"atat ({name}, d={cfg['atat']['d_model']}, batch {atat_batch})", "train / infer",
+                     f"{tr:8.1f} / {inf:8.1f} windows/s"))
+    timings = ROOT / "executed" / "quick" / "timings.csv"
+    if timings.exists():
+        with open(timings) as fh:
+            for r in csv.DictReader(fh):
+                rows.append(("quick run stage", r["notebook"], f"{float(r['seconds']):.0f} s"))
+    else:
+        rows.append(("quick run stage", "(no executed/quick/timings.csv: run ./run_all.sh first)", ""))
+    width = max(len(r[0]) for r in rows)
+    for what, which, value in rows:
+        print(f"{what:<{width}}  {which:<16} {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
