@@ -304,42 +304,8 @@ class WindowDataset(torch.utils.data.Dataset):
         return item
 
 
-class RandomWindowDataset(torch.utils.data.Dataset):
-    """Training set of the quick profile: one item per **object**; every access returns one
-    of its windows drawn at random (torch's global generator, which the Trainer seeds), so
-    an epoch costs one window per object while the epochs still see all windows."""
-
-    def __init__(self, windows: WindowSet) -> None:
-        self.windows = windows
-        self._ids, self._groups = _object_groups(windows.object_id)
-        self._labels = np.array([windows.label[g[0]] for g in self._groups], dtype=np.int64)
-
-    def __len__(self) -> int:
-        return len(self._groups)
-
-    @property
-    def labels(self) -> np.ndarray:
-        """Class index of every item (object)."""
-        return self._labels
-
-    @property
-    def object_ids(self) -> np.ndarray:
-        """Object id of every item."""
-        return self._ids
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        g = self._groups[i]
-        j = int(g[int(torch.randint(len(g), (1,)))]) if len(g) > 1 else int(g[0])
-        item = _window_item(self.windows, j)
-        item["labels"] = torch.tensor(int(self._labels[i]), dtype=torch.long)
-        return item
-
-
-class ObjectWindowsDataset(torch.utils.data.Dataset):
-    """Evaluation/prediction set: one item per object holding **all** its windows
-    (``windows``: a list of window dicts) and ``labels``. :func:`collate_atat` flattens the
-    windows of a batch and records their owner, and :class:`ATATLC` averages the window
-    probabilities per object — grouped by owner index, never by row order."""
+class _PerObjectWindows(torch.utils.data.Dataset):
+    """One item per **object** of a :class:`WindowSet`: ids, labels and window groups."""
 
     def __init__(self, windows: WindowSet) -> None:
         self.windows = windows
@@ -358,6 +324,26 @@ class ObjectWindowsDataset(torch.utils.data.Dataset):
     def object_ids(self) -> np.ndarray:
         """Object id of every item (sorted)."""
         return self._ids
+
+
+class RandomWindowDataset(_PerObjectWindows):
+    """Training set of the quick profile: one item per **object**; every access returns one
+    of its windows drawn at random (torch's global generator, which the Trainer seeds), so
+    an epoch costs one window per object while the epochs still see all windows."""
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        g = self._groups[i]
+        j = int(g[int(torch.randint(len(g), (1,)))]) if len(g) > 1 else int(g[0])
+        item = _window_item(self.windows, j)
+        item["labels"] = torch.tensor(int(self._labels[i]), dtype=torch.long)
+        return item
+
+
+class ObjectWindowsDataset(_PerObjectWindows):
+    """Evaluation/prediction set: one item per object holding **all** its windows
+    (``windows``: a list of window dicts) and ``labels``. :func:`collate_atat` flattens the
+    windows of a batch and records their owner, and :class:`ATATLC` averages the window
+    probabilities per object — grouped by owner index, never by row order."""
 
     def __getitem__(self, i: int) -> dict[str, Any]:
         return {

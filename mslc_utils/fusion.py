@@ -114,6 +114,18 @@ def _fold_metrics_json(val: float, test: float, seconds: float, extra: Mapping[s
 # ----------------------------------------------------------------------------------------
 # Averaged probabilities
 # ----------------------------------------------------------------------------------------
+def _fold_state(out_dir: Path, model_id: str, k: int, cfg: dict, force: bool) -> tuple[Path, str, dict | None]:
+    """Fold directory, config hash and, when the fold is complete with this config (and not
+    ``force``), its saved scores as a ``skipped`` row; otherwise clear its ``COMPLETE`` marker."""
+    d = A.fold_dir(out_dir, model_id, k, create=True)
+    h = A.config_hash(cfg)
+    if not force and A.is_complete(d, h):
+        m = A.load_metrics(out_dir, model_id, k)
+        return d, h, {"fold": k, "val_macro_f1": m["val_macro_f1"], "test_macro_f1": m["test_macro_f1"], "skipped": True}
+    A.clear_complete(d)
+    return d, h, None
+
+
 def average_probabilities(a: pd.DataFrame, b: pd.DataFrame, names: tuple[str, str] = ("a", "b")) -> pd.DataFrame:
     """Mean of two predictions tables' probability vectors, matched by ``object_id``.
 
@@ -169,13 +181,10 @@ def run_average_fusion(
         files = [A.fold_dir(out_dir, m, k) / f"predictions_{s}.parquet" for m in inputs for s in A.SPLITS]
         cfg = {"model_id": model_id, "fold": k, "method": "mean of probability vectors",
                "inputs": list(inputs), "input_hash": _files_hash(files)}
-        d = A.fold_dir(out_dir, model_id, k, create=True)
-        h = A.config_hash(cfg)
-        if not force and A.is_complete(d, h):
-            m = A.load_metrics(out_dir, model_id, k)
-            rows.append({"fold": k, "val_macro_f1": m["val_macro_f1"], "test_macro_f1": m["test_macro_f1"], "skipped": True})
+        d, h, done = _fold_state(out_dir, model_id, k, cfg, force)
+        if done is not None:
+            rows.append(done)
             continue
-        A.clear_complete(d)
         t0 = time.perf_counter()
         scores = {}
         for split in A.SPLITS:
@@ -438,13 +447,10 @@ def run_brf_fusion(
     for k in fold_list:
         cfg = {"model_id": model_id, "fold": k, "inputs": list(inputs), "params": best, "fixed": BRF_FIXED,
                "random_state": seed, "input_hash": input_hash}
-        d = A.fold_dir(out_dir, model_id, k, create=True)
-        h = A.config_hash(cfg)
-        if not force and A.is_complete(d, h):
-            m = A.load_metrics(out_dir, model_id, k)
-            rows.append({"fold": k, "val_macro_f1": m["val_macro_f1"], "test_macro_f1": m["test_macro_f1"], "skipped": True})
+        d, h, done = _fold_state(out_dir, model_id, k, cfg, force)
+        if done is not None:
+            rows.append(done)
             continue
-        A.clear_complete(d)
         t0 = time.perf_counter()
         fe = data[k]
         clf = make_brf(best, seed, n_jobs=n_jobs)

@@ -53,3 +53,14 @@ def objects_with_counts(counts: dict[str, int]) -> pd.DataFrame:
     df = pd.DataFrame({"object_id": ids, "ra": 0.0, "dec": 0.0, "label": labels})
     df["group"] = df["label"].map(CLASS_TO_GROUP)
     return df
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models run fastest (and least disturbed by other processes) on one thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
