@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .io import read_lightcurve
+from .io import read_lightcurve, write_atlas_fp, write_ztf_fps
 from .io_canonical import (
     CANONICAL_COLUMNS,
     DropLog,
@@ -56,6 +56,7 @@ from .schema import (
     Dataset,
     load_dataset,
     save_dataset,
+    validate_objects,
 )
 from .taxonomy import CLASS_TO_GROUP, CLASSES
 
@@ -63,7 +64,8 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "IngestError", "IngestConfig", "FilteringReport", "read_labels", "locate_files",
-    "build_dataset", "load_or_build", "load_report", "find_report", "SURVEY_DIRS", "LABEL_ALIASES",
+    "build_dataset", "load_or_build", "load_report", "find_report", "write_data_dir", "SURVEY_DIRS",
+    "LABEL_ALIASES",
 ]
 
 #: survey -> sub-directory of DATA_DIR holding its files
@@ -852,3 +854,31 @@ def find_report(data_dir: str | Path) -> FilteringReport | None:
         if (d / REPORT_JSON).is_file() and (d / LOG_CSV).is_file():
             return FilteringReport.load(d)
     return None
+
+
+def write_data_dir(lightcurves: pd.DataFrame, objects: pd.DataFrame, data_dir: str | Path) -> Path:
+    """Write canonical tables as a raw ``DATA_DIR``: the inverse of :func:`build_dataset`.
+
+    ``labels.csv`` (``object_id, ra, dec, label``), ``ztf/<object_id>.txt`` in the ZTF Forced
+    Photometry Service layout and ``atlas/<object_id>.txt`` in the ATLAS server layout (an
+    object without rows in a survey gets no file there). Use it to try the real-data path on
+    the embedded simulation, or to hand converted photometry to the pipeline.
+
+    Returns
+    -------
+    The directory (created; existing files of the same names are overwritten).
+    """
+    validate_objects(objects)
+    root = Path(data_dir)
+    for sub in SURVEY_DIRS.values():
+        (root / sub).mkdir(parents=True, exist_ok=True)
+    objects[["object_id", "ra", "dec", "label"]].to_csv(root / "labels.csv", index=False)
+    position = objects.set_index("object_id")[["ra", "dec"]]
+    for (oid, survey), rows in lightcurves.groupby(["object_id", "survey"], sort=True, observed=True):
+        ra, dec = (float(v) for v in position.loc[oid])
+        path = root / SURVEY_DIRS[survey] / f"{oid}.txt"
+        if survey == "ZTF":
+            write_ztf_fps(rows, path, ra=ra, dec=dec)
+        else:
+            write_atlas_fp(rows, path, ra=ra, dec=dec)
+    return root
