@@ -37,8 +37,10 @@ main process writes artifacts and predicts, the others wait for it.
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -50,7 +52,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, WeightedRandomSampler, default_collate
 from transformers import EarlyStoppingCallback, Trainer, TrainerCallback, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
 from . import artifacts
 from .taxonomy import N_CLASSES
@@ -307,6 +308,37 @@ def _best_epoch(log_history: list[dict[str, Any]]) -> tuple[int | None, float | 
     return best_e, best_m
 
 
+_CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+
+
+def last_complete_checkpoint(output_dir: str | Path) -> str | None:
+    """The newest checkpoint a run can resume from; newer, half-written ones are deleted.
+
+    A process killed while the Trainer saves a checkpoint leaves ``checkpoint-<step>/``
+    without its ``trainer_state.json``, which the Trainer writes last (after the weights,
+    optimizer and RNG states). ``transformers.trainer_utils.get_last_checkpoint`` would pick
+    that directory and the resume would fail; here it is removed (and logged) and the previous
+    complete checkpoint is used instead.
+    """
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return None
+    found = sorted(
+        ((int(m.group(1)), p) for p in output_dir.iterdir() if p.is_dir() and (m := _CHECKPOINT_RE.match(p.name))),
+        reverse=True,
+    )
+    for _, path in found:
+        try:
+            json.loads((path / "trainer_state.json").read_text())
+        except (OSError, ValueError):
+            log.warning("removing %s: an incomplete checkpoint (the run was interrupted while saving it)", path)
+            print(f"removing the incomplete checkpoint {path.name} (interrupted while saving)", flush=True)
+            shutil.rmtree(path, ignore_errors=True)
+            continue
+        return str(path)
+    return None
+
+
 def fit(
     model: nn.Module,
     train_dataset: torch.utils.data.Dataset,
@@ -367,7 +399,9 @@ def fit(
 
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
-    last = get_last_checkpoint(str(output_dir)) if (resume and output_dir.is_dir()) else None
+    last = last_complete_checkpoint(output_dir) if resume else None
+    if last is not None:
+        print(f"{log_prefix}resuming from {Path(last).name} (an interrupted run)", flush=True)
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
@@ -559,7 +593,7 @@ def run_fold(
     checkpoints deleted; ``COMPLETE`` written last. Only the main process writes.
 
     Returns the metrics dict (``val_macro_f1``, ``test_macro_f1``, ``best_epoch``,
-    ``epochs_run``, ``train_seconds``, ``skipped``).
+    ``epochs_run``, ``train_seconds``, ``resumed_from``, ``skipped``).
     """
     from transformers import set_seed
 
@@ -593,6 +627,7 @@ def run_fold(
         load_weights(model, weights)
         history = artifacts.read_json(fold_dir / artifacts.TRAIN_LOG_FILE)
         best_epoch, epochs_run, seconds = prev["best_epoch"], prev["epochs_run"], prev["train_seconds"]
+        resumed_from = TRAINED_FILE
     else:
         res = fit(
             model,
@@ -607,6 +642,7 @@ def run_fold(
         )
         model = res.model
         history, best_epoch, epochs_run, seconds = res.log_history, res.best_epoch, res.epochs_run, res.train_seconds
+        resumed_from = Path(res.resumed_from).name if res.resumed_from else None
         if state.is_main_process:
             _save_weights(_unwrap(model), weights)
             artifacts.write_json(fold_dir / artifacts.TRAIN_LOG_FILE, history)
@@ -616,7 +652,12 @@ def run_fold(
             )
     state.wait_for_everyone()
 
-    metrics: dict[str, Any] = {"best_epoch": best_epoch, "epochs_run": epochs_run, "train_seconds": round(float(seconds), 3)}
+    metrics: dict[str, Any] = {
+        "best_epoch": best_epoch,
+        "epochs_run": epochs_run,
+        "train_seconds": round(float(seconds), 3),
+        "resumed_from": resumed_from,  # None, a checkpoint name, or TRAINED (weights saved, predictions not)
+    }
     if state.is_main_process:
         model = _unwrap(model)
         device = settings.resolved_device()

@@ -3,6 +3,7 @@ determinism. Tiny SwinV2 (32×32 images, ~10k parameters), a few dozen samples."
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import torch
 from transformers import TrainerCallback
 
 from mslc_utils import artifacts as A
+from mslc_utils import training as T
 from mslc_utils.models import build_model
 from mslc_utils.taxonomy import N_CLASSES
 from mslc_utils.training import (
@@ -212,6 +214,7 @@ def test_interrupted_fold_resumes_from_checkpoint_and_matches_uninterrupted(tmp_
     spy = _FirstStep()
     m = _run(fd, sets, st, callbacks=[spy])
     assert spy.first_step == steps_per_epoch + 1  # continued from the epoch-1 checkpoint
+    assert m["resumed_from"] == f"checkpoint-{steps_per_epoch}"
     assert m["epochs_run"] == 3 and (fd / "COMPLETE").exists() and not (fd / "checkpoints").exists()
     log = json.loads((fd / "train_log.json").read_text())
     assert [r["epoch"] for r in log if "eval_macro_f1" in r] == [1.0, 2.0, 3.0]
@@ -224,6 +227,30 @@ def test_interrupted_fold_resumes_from_checkpoint_and_matches_uninterrupted(tmp_
     pd.testing.assert_frame_equal(b, c)
     np.testing.assert_allclose(A.probabilities(a), A.probabilities(b), atol=1e-5)
     assert ref["test_macro_f1"] == ref2["test_macro_f1"]
+
+
+def test_half_written_checkpoint_is_removed_and_the_previous_one_resumed(tmp_path):
+    """A kill while the Trainer saves leaves a checkpoint without trainer_state.json (written
+    last): resuming must fall back to the previous complete checkpoint."""
+    sets = _sets()
+    fd = tmp_path / "fold"
+    with pytest.raises(KeyboardInterrupt):
+        _run(fd, sets, _settings(max_epochs=3), callbacks=[_InterruptAfterFirstSave()])
+    ckpts = fd / "checkpoints"
+    complete = ckpts / "checkpoint-3"
+    assert T.last_complete_checkpoint(ckpts) == str(complete)
+    half = ckpts / "checkpoint-6"  # as if killed mid-save: weights copied, no trainer state
+    half.mkdir()
+    shutil.copy(complete / "model.safetensors", half / "model.safetensors")
+    truncated = ckpts / "checkpoint-9"  # killed while writing the state file itself
+    truncated.mkdir()
+    (truncated / "trainer_state.json").write_text('{"global_step": 9, "log_hist')
+    assert T.last_complete_checkpoint(ckpts) == str(complete)
+    assert not half.exists() and not truncated.exists()
+    spy = _FirstStep()
+    m = _run(fd, sets, _settings(max_epochs=3), callbacks=[spy])
+    assert spy.first_step == 4 and m["resumed_from"] == "checkpoint-3" and A.is_complete(fd)
+    assert T.last_complete_checkpoint(tmp_path / "nothing-here") is None
 
 
 def test_fit_resumes_with_more_epochs(tmp_path):
@@ -354,6 +381,7 @@ def test_crash_after_training_reuses_saved_best_weights(tmp_path, monkeypatch):
 
     m = _run(fd, sets, _settings(), callbacks=[Spy()])
     assert trained == [] and m["epochs_run"] == 2 and A.is_complete(fd) and not (fd / "TRAINED").exists()
+    assert m["resumed_from"] == "TRAINED"
     model = load_weights(build_model("swin_ztf", TINY_SWIN), fd / "model.safetensors")
     probs = predict(model, sets["val"].dataset, batch_size=8, device="cpu").probs
     np.testing.assert_allclose(probs, A.probabilities(pd.read_parquet(fd / "predictions_val.parquet")), atol=1e-5)
