@@ -14,6 +14,8 @@ Prints one table:
   uint8 images through the model's own preprocessing; MS-SwinV2 counts objects (two images
   each). On CPU the paper configuration uses a batch of 4, not 64 (the figure is per image);
 * ATAT (LC) training and inference windows/s (200 observations per window);
+* with the paper configuration: the real-data ingestion (objects/s, one core) and the cost
+  of the BRF grid at the paper's scale (seconds per 100 trees; core-hours of the grid);
 * the quick run's stage times, from ``executed/quick/timings.csv`` written by ``run_all.sh``.
 
 No timed assertion anywhere: the figures are printed for the README.
@@ -108,6 +110,57 @@ def atat_throughput(cfg: dict, batch: int, steps: int) -> tuple[float, float]:
     return batch / _time_steps(train_step, steps), batch / _time_steps(infer_step, steps)
 
 
+def ingest_throughput(n_objects: int = 42) -> tuple[float, float]:
+    """(objects/s, epochs/s) of the real-data ingestion on one core: simulated full-length
+    light curves written as ZTF FPS and ATLAS server files, read back and cut with the paper
+    profile's ``preprocess`` settings (:func:`mslc_utils.ingest.build_dataset`)."""
+    import logging
+    import tempfile
+    import warnings
+
+    from mslc_utils.config import load_config
+    from mslc_utils.ingest import build_dataset, write_data_dir
+    from mslc_utils.simulate import simulate_dataset
+
+    lc, objects = simulate_dataset(n_objects, seed=1, min_per_class=n_objects // 21)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few objects per class for splits: expected here
+        logging.getLogger("mslc_utils").setLevel(logging.ERROR)
+        data_dir = write_data_dir(lc, objects, Path(tmp) / "DATA_DIR")
+        t0 = time.perf_counter()
+        build_dataset(data_dir / "labels.csv", data_dir, Path(tmp) / "out", config=load_config("paper"),
+                      n_jobs=1, progress=False)
+        seconds = time.perf_counter() - t0
+    return n_objects / seconds, len(lc) / seconds
+
+
+def brf_cost(n_trees: int = 100) -> dict[str, tuple[float, float]]:
+    """Seconds (fit, validation predict) of a BRF of ``n_trees`` fully grown trees on one core,
+    at the paper's scale: 25,269 training and 6,317 validation objects in the proportions of
+    Table 1, 1,536-d embeddings (two 768-d SwinV2-Tiny pooled outputs). Random features make
+    the trees as deep as they get: an upper bound for the depth-limited configurations."""
+    from mslc_utils.fusion import make_brf
+    from mslc_utils.taxonomy import CLASSES, PAPER_COUNTS
+
+    rng = np.random.default_rng(0)
+    p = np.array([PAPER_COUNTS[c] for c in CLASSES], float)
+    p /= p.sum()
+    y_tr, y_val = rng.choice(len(CLASSES), 25_269, p=p), rng.choice(len(CLASSES), 6_317, p=p)
+    centres = rng.normal(0, 1, (len(CLASSES), 1536)).astype(np.float32)
+    x_tr = centres[y_tr] * 0.3 + rng.normal(0, 1, (y_tr.size, 1536)).astype(np.float32)
+    x_val = centres[y_val] * 0.3 + rng.normal(0, 1, (y_val.size, 1536)).astype(np.float32)
+    out = {}
+    for max_features in ("sqrt", "log2"):
+        clf = make_brf({"n_estimators": n_trees, "max_depth": None, "max_features": max_features,
+                        "min_samples_split": 2}, random_state=0, n_jobs=1)
+        t0 = time.perf_counter()
+        clf.fit(x_tr, y_tr)
+        t1 = time.perf_counter()
+        clf.predict(x_val)
+        out[max_features] = (t1 - t0, time.perf_counter() - t1)
+    return out
+
+
 def paper_config_for_cpu() -> dict:
     """The paper profile with the hub checkpoint replaced by the same architecture (random)."""
     from mslc_utils.config import load_config
@@ -158,6 +211,21 @@ def main(argv: list[str] | None = None) -> int:
         tr, inf = atat_throughput(cfg, atat_batch, args.steps)
         rows.append((f"atat ({name}, d={cfg['atat']['d_model']}, batch {atat_batch})", "train / infer",
                      f"{tr:8.1f} / {inf:8.1f} windows/s"))
+    if not args.skip_paper:
+        objs, epochs = ingest_throughput()
+        rows.append(("ingest (paper cuts, 1 core)", "raw files", f"{objs:.1f} objects/s ({epochs:,.0f} epochs/s)"))
+        from mslc_utils.config import load_config as _load
+        from mslc_utils.fusion import param_grid
+
+        cost = brf_cost()
+        for mf, (fit_s, pred_s) in cost.items():
+            rows.append(("BRF 100 trees (paper scale, 1 core)", f"max_features {mf}",
+                         f"fit {fit_s:.1f} s + predict 6,317 val {pred_s:.1f} s"))
+        grid = param_grid(_load("paper")["brf"]["grid"])
+        n_folds = int(_load("paper")["splits"]["n_folds"])
+        core_s = n_folds * sum(c["n_estimators"] / 100 * sum(cost[c["max_features"]]) for c in grid)
+        rows.append(("BRF grid (paper, 120 configs x 5 folds)", "bound, 1 core",
+                     f"{core_s / 3600:.2f} core-hours (depth-limited configurations cost less)"))
     timings = ROOT / "executed" / "quick" / "timings.csv"
     if timings.exists():
         with open(timings) as fh:

@@ -408,3 +408,31 @@ def test_trainer_draws_class_balanced_batches(tmp_path):
     fit(Recorder(), ds, ds, y, tmp_path, _settings(max_epochs=4))
     assert len(seen) == 4 * 48
     assert 0.35 < np.mean(np.asarray(seen) == 1) < 0.65
+
+
+def test_full_determinism_switches_torch_to_deterministic_algorithms(tmp_path, monkeypatch):
+    """The opt-in GPU setting goes through transformers' enable_full_determinism with
+    warn_only=True; on the CPU it changes nothing in the results."""
+    for var in ("CUDA_LAUNCH_BLOCKING", "CUBLAS_WORKSPACE_CONFIG", "ASCEND_LAUNCH_BLOCKING", "HCCL_DETERMINISTIC",
+                "FLASH_ATTENTION_DETERMINISTIC"):
+        monkeypatch.delenv(var, raising=False)  # restored after the test
+    was = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+           torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    sets = _sets()
+    try:
+        assert not torch.are_deterministic_algorithms_enabled()
+        det = _run(tmp_path / "det", sets, _settings(full_determinism=True))
+        assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()
+        assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+        import os
+
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+        assert not training_arguments(tmp_path, _settings(full_determinism=True)).full_determinism
+    finally:
+        torch.use_deterministic_algorithms(was[0], warn_only=was[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = was[2], was[3]
+    plain = _run(tmp_path / "plain", sets, _settings())
+    a = pd.read_parquet(tmp_path / "det" / "predictions_test.parquet")
+    b = pd.read_parquet(tmp_path / "plain" / "predictions_test.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    assert det["test_macro_f1"] == plain["test_macro_f1"]

@@ -1,0 +1,34 @@
+"""The benchmark helpers that the README's figures come from (no timing is asserted)."""
+from __future__ import annotations
+
+import importlib.util
+import sys
+
+import pytest
+
+from mslc_utils.config import repo_root
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def _load(name: str):
+    path = repo_root() / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_check_determinism_finds_two_cpu_trainings_bit_identical() -> None:
+    cd = _load("check_determinism")
+    r = cd.train_twice("cpu", False, cd.SWIN_SMALL, (64, 32, 32), epochs=2, batch_size=16, lr=1e-3)
+    assert r["weights_identical"] and r["max_abs_prob_diff"] == 0.0 and r["same_class_fraction"] == 1.0
+    assert r["test_macro_f1"][0] == r["test_macro_f1"][1]
+
+
+def test_bar_images_encode_the_class_in_the_bar_position() -> None:
+    cd = _load("check_determinism")
+    x, y = cd.bar_images(40, 64, seed=0)
+    rows = (x[:, 0] < 255).any(axis=2).argmax(axis=1)  # first dark row
+    assert ((rows // (64 // 22)) == y).all()
