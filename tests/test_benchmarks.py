@@ -32,3 +32,18 @@ def test_bar_images_encode_the_class_in_the_bar_position() -> None:
     x, y = cd.bar_images(40, 64, seed=0)
     rows = (x[:, 0] < 255).any(axis=2).argmax(axis=1)  # first dark row
     assert ((rows // (64 // 22)) == y).all()
+
+
+def test_paper_runtime_estimate_arithmetic(capsys) -> None:
+    est = _load("estimate_paper_runtime")
+    rates = est.Rates(train=10.0, infer=50.0)
+    # 2 epochs x (100 / 10 + 20 / 50) + (100 + 20 + 30) / 50, per window
+    assert est.fold_seconds(100, 20, 30, 2, rates) == pytest.approx(23.8)
+    assert est.fold_seconds(100, 20, 30, 2, rates, items_per_object=2) == pytest.approx(47.6)
+    est.main(["--objects", "1000", "--epochs", "1", "--swin", "100", "1000", "--ms-swin", "50", "500",
+              "--atat", "1000", "10000", "--median-length", "400", "401"])
+    out = capsys.readouterr().out
+    assert "640 train / 160 validation per fold, 200 test" in out and "(measured)" in out
+    assert "windows per object ZTF 2, ATLAS 3" in out
+    # swin_ztf: 5 folds x (640/100 + 160/1000 + 1000/1000) s = 37.8 s -> "1 min"
+    assert "swin_ztf 1 min" in out
