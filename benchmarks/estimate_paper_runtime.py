@@ -51,17 +51,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="SwinV2-Tiny objects/s on the GPU (bench_swin_gpu.py, H100, bf16, batch 64)")
     ap.add_argument("--ms-swin", type=float, nargs=2, default=(329, 944), metavar=("TRAIN", "INFER"),
                     help="MS-SwinV2 objects/s on the GPU (two images per object)")
-    ap.add_argument("--swin-cpu", type=float, nargs=2, default=(1.4, 6.1), metavar=("TRAIN", "INFER"),
+    ap.add_argument("--swin-cpu", type=float, nargs=2, default=(1.8, 7.6), metavar=("TRAIN", "INFER"),
                     help="SwinV2-Tiny images/s on this project's 2-core CPU (run_benchmarks.py)")
-    ap.add_argument("--atat-cpu", type=float, nargs=2, default=(37.6, 217.2), metavar=("TRAIN", "INFER"),
+    ap.add_argument("--atat-cpu", type=float, nargs=2, default=(48.1, 246.0), metavar=("TRAIN", "INFER"),
                     help="ATAT (d = 192) windows/s on the same CPU (run_benchmarks.py)")
     ap.add_argument("--atat", type=float, nargs=2, default=None, metavar=("TRAIN", "INFER"),
                     help="measured ATAT windows/s on the GPU (default: scaled from the CPU, see above)")
     ap.add_argument("--median-length", type=float, nargs=2, default=(952, 1493), metavar=("ZTF", "ATLAS"),
                     help="median epochs per light curve (paper, Section 3.1)")
     ap.add_argument("--window", type=int, default=200)
-    ap.add_argument("--ingest-rate", type=float, default=21.4, help="objects/s per core (run_benchmarks.py)")
-    ap.add_argument("--brf-core-hours", type=float, default=0.91, help="BRF grid bound (run_benchmarks.py)")
+    ap.add_argument("--ingest-rate", type=float, default=26.4, help="objects/s per core (run_benchmarks.py)")
+    ap.add_argument("--brf-core-hours", type=float, default=1.02, help="BRF grid bound (run_benchmarks.py)")
     ap.add_argument("--cores", type=int, default=16, help="CPU cores of the GPU machine (ingestion, BRF)")
     args = ap.parse_args(argv)
 
