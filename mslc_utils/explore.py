@@ -65,14 +65,37 @@ def survey_coverage(lightcurves: pd.DataFrame, objects: pd.DataFrame) -> pd.Data
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def pick_examples(objects: pd.DataFrame, labels: Sequence[str], seed: int = 0) -> list[str]:
-    """One object id per requested class (seeded choice among that class's objects)."""
+def pick_examples(
+    objects: pd.DataFrame, labels: Sequence[str], seed: int = 0, substitute: bool = True
+) -> list[str]:
+    """One object id per requested class (seeded choice among that class's objects).
+
+    Real data need not hold all 21 classes: a requested class without objects is replaced,
+    with a warning, by a present class that is not requested otherwise — of the same group
+    (Transient, Stochastic, Periodic) first, in Table 1 order — or left out, with a warning,
+    when every present class is already shown. With ``substitute=False`` a missing class
+    raises ``ValueError``, as does an object table without objects.
+    """
+    import warnings
+
     rng = np.random.default_rng(seed)
+    present = [c for c in CLASSES if (objects["label"] == c).any()]
+    group_of = {c.label: c.group for c in TAXONOMY}
+    used = set(labels)
     out = []
     for lab in labels:
+        if lab not in present:
+            spare = [c for c in present if c not in used]
+            spare = [c for c in spare if group_of[c] == group_of.get(lab)] or spare
+            if not substitute or not present:
+                raise ValueError(f"no object of class {lab!r} in the object table (classes present: {present})")
+            if not spare:
+                warnings.warn(f"no object of class {lab!r}, and every class present is shown: left out", stacklevel=2)
+                continue
+            warnings.warn(f"no object of class {lab!r}: showing class {spare[0]!r} instead", stacklevel=2)
+            lab = spare[0]
+            used.add(lab)
         ids = np.sort(objects.loc[objects["label"] == lab, "object_id"].to_numpy())
-        if len(ids) == 0:
-            raise ValueError(f"no object of class {lab!r} in the object table")
         out.append(str(ids[rng.integers(len(ids))]))
     return out
 

@@ -206,6 +206,10 @@ def load_backbone(swin: Mapping[str, Any]) -> tuple[Swinv2Model, PreprocessConfi
     pretrained = swin.get("pretrained")
     overrides = dict(swin.get("config") or {})
     if pretrained:
+        from transformers.utils import logging as hf_logging
+
+        bar = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # a "Loading weights" bar per fold would bury the notebook's output
         try:
             backbone = Swinv2Model.from_pretrained(str(pretrained), **overrides)
         except OSError as err:
@@ -215,6 +219,9 @@ def load_backbone(swin: Mapping[str, Any]) -> tuple[Swinv2Model, PreprocessConfi
                 "(e.g. `hf download microsoft/swinv2-tiny-patch4-window16-256 --local-dir <dir>`) "
                 "and set swin.pretrained in the profile to that directory."
             ) from err
+        finally:
+            if bar:
+                hf_logging.enable_progress_bar()
     else:
         if not overrides:
             raise ValueError("swin section: give either `pretrained` (hub id / local dir) or `config` (Swinv2Config kwargs)")

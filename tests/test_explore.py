@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from mslc_utils.explore import class_counts, pick_examples, split_summary, table1, to_markdown
 from mslc_utils.splits import make_splits
@@ -39,3 +40,18 @@ def test_pick_examples_and_markdown() -> None:
     assert labels == ["Blazar", "SNIa"]
     md = to_markdown(pd.DataFrame({"a": [1], "b": ["x"]}), index=False)
     assert md.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |"]
+
+
+def test_pick_examples_substitutes_absent_classes_within_their_group() -> None:
+    objects = objects_with_counts({"SNIa": 3, "SNII": 2, "QSO": 2, "LPV": 4})
+    with pytest.warns(UserWarning, match="no object of class 'SLSN': showing class 'SNII' instead"):
+        ids = pick_examples(objects, ["SNIa", "SLSN", "Blazar"], seed=0)
+    labels = objects.set_index("object_id").loc[ids, "label"].tolist()
+    assert labels == ["SNIa", "SNII", "QSO"]  # same group first (Transient; Stochastic)
+    with pytest.warns(UserWarning, match="no object of class 'AGN', and every class present is shown"):
+        ids = pick_examples(objects.query("label != 'LPV'"), ["SNIa", "SNII", "QSO", "AGN"], seed=0)
+    assert len(ids) == 3
+    with pytest.raises(ValueError, match="no object of class 'SLSN'"):
+        pick_examples(objects, ["SLSN"], substitute=False)
+    with pytest.raises(ValueError, match="classes present"):
+        pick_examples(objects.iloc[:0], ["SNIa"])

@@ -116,6 +116,9 @@ def test_local_pretrained_dir_goes_through_from_pretrained(tmp_path):
     torch.testing.assert_close(model.backbone.embeddings.patch_embeddings.projection.weight,
                                ref.embeddings.patch_embeddings.projection.weight)
     assert model.preprocess.config.image_std == tuple(STD)
+    from transformers.utils import logging as hf_logging
+
+    assert hf_logging.is_progress_bar_enabled()  # silenced while loading only, then restored
 
 
 def test_missing_pretrained_dir_gives_actionable_error(tmp_path):

@@ -1,34 +1,39 @@
 """The paper profile, end to end on the CPU, so that its path cannot rot.
 
-The same functions the notebooks call, with ``setup("paper", DATA_DIR=...)``: ingestion of
-raw ZTF FPS and ATLAS files with the paper's cuts, one optimiser step of every model type
-(ATAT (LC) on each survey; SwinV2 on ZTF, ATLAS and the stacked image; MS-SwinV2-Linear and
--MLP), both post-hoc fusions (averaged probabilities; BRF with configurations of the paper's
-grid) and the results (Table 2, Figure 4, Appendix C).
+``./run_all.sh <profile file>`` with ``DATA_DIR`` on raw ZTF FPS and ATLAS server files: every
+notebook, with the paper profile's settings — ingestion with the paper's cuts, one optimiser
+step per fold of every model type (ATAT (LC) on each survey; SwinV2 on ZTF, ATLAS and the
+stacked image; MS-SwinV2-Linear and -MLP), both post-hoc fusions (averaged probabilities; BRF
+with configurations of the paper's grid), Table 2, Figure 4 and Appendix C.
 
-Only sizes change, each override listed in :data:`OVERRIDES` and checked against the
-profile: a tiny SwinV2 saved locally with ``save_pretrained`` replaces the pre-trained
-checkpoint (same loader, same 256-px preprocessing read from its processor config);
+Only sizes change, each override listed in :data:`OVERRIDES` and checked against
+``configs/paper.yaml``: a tiny SwinV2 saved locally with ``save_pretrained`` replaces the
+pre-trained checkpoint (same loader, same 256-px preprocessing read from its processor config);
 30 short simulated light curves of 3 classes replace the real data (fewer than one batch of
-64 per fold, so one epoch is one step); one epoch; fold 0; two configurations of the
-Appendix B grid; two data-loader workers. Everything else is the paper profile as shipped:
-learning rates, batch sizes, patience, 256-px images with the on-disk render cache,
-ATAT at d = 192 with every window, the 20% test split and five folds.
+64 per fold, so one epoch is one step); one epoch; two configurations of the Appendix B grid;
+two data-loader workers. Everything else is the paper profile as shipped: learning rates,
+batch sizes, patience, 256-px images with the on-disk render cache, ATAT at d = 192 with every
+window, the 20% test split and five folds.
 """
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from safetensors.torch import load_file
 from transformers import Swinv2Config, Swinv2Model
 
 from mslc_utils import artifacts as A
-from mslc_utils import atat, fusion, ingest, results, training
-from mslc_utils.config import load_config, setup
+from mslc_utils import fusion, ingest
+from mslc_utils.config import load_config, repo_root, setup
 from mslc_utils.data import get_dataset
 from mslc_utils.models import MODEL_SPECS
 from mslc_utils.simulate import simulate_dataset
@@ -64,27 +69,39 @@ def _tiny_checkpoint(directory) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
+def _paper_profile_file(path, checkpoint) -> dict:
+    """configs/paper.yaml with only the OVERRIDES (and the local checkpoint) changed."""
+    cfg = yaml.safe_load((repo_root() / "configs" / "paper.yaml").read_text())
+    cfg["swin"]["pretrained"] = str(checkpoint)
+    for (section, key), value in OVERRIDES.items():
+        cfg[section][key] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return cfg
+
+
 @pytest.fixture(scope="module")
 def paper_run(tmp_path_factory):
+    """``run_all.sh <paper profile file>`` with ``DATA_DIR`` on raw files, on the CPU."""
+    tmp = tmp_path_factory.mktemp("paper")
     lc, objects = simulate_dataset(N_OBJECTS, seed=5, min_per_class=1, time_span_days=200, max_epochs_per_survey=60)
     labels = [CLASSES3[i % 3] for i in range(N_OBJECTS)]
     objects = objects.assign(label=labels, group=[CLASS_TO_GROUP[c] for c in labels])
-    data_dir = ingest.write_data_dir(lc, objects, tmp_path_factory.mktemp("DATA_DIR"))
-    ckpt = tmp_path_factory.mktemp("swinv2-local")
-    pretrained = _tiny_checkpoint(ckpt)
+    data_dir = ingest.write_data_dir(lc, objects, tmp / "DATA_DIR")
+    pretrained = _tiny_checkpoint(tmp / "swinv2-local")
+    profile = tmp / "paper.yaml"
+    _paper_profile_file(profile, tmp / "swinv2-local")
 
-    ctx = setup("paper", DATA_DIR=str(data_dir), OUT_DIR=str(tmp_path_factory.mktemp("out")), DEVICE="cpu")
-    ctx.config["swin"]["pretrained"] = str(ckpt)
-    for (section, key), value in OVERRIDES.items():
-        ctx.config[section][key] = value
+    env = dict(os.environ, DATA_DIR=str(data_dir), OUT_DIR=str(tmp / "out"), EXEC_DIR=str(tmp / "executed"),
+               DEVICE="cpu", VIRTUAL_ENV=sys.prefix,
+               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    env.pop("SEED", None)
+    run = subprocess.run(["bash", str(repo_root() / "run_all.sh"), str(profile)], env=env, capture_output=True,
+                         text=True, timeout=1800)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
 
-    ds = get_dataset(ctx)
-    scores = {m: atat.train_atat_folds(ctx, ds, s, folds=[0]) for s, m in ATAT_MODELS.items()}
-    scores |= {m: training.train_model_folds(ctx, ds, m, folds=[0]) for m in SWIN_MODELS}
-    fus = fusion.run_fusions(ctx, progress=False)
-    res = results.make_results(ctx)
-    return {"ctx": ctx, "ds": ds, "scores": scores, "fusion": fus, "results": res, "pretrained": pretrained,
-            "objects": objects}
+    ctx = setup(str(profile), DATA_DIR=str(data_dir), OUT_DIR=str(tmp / "out"), DEVICE="cpu")
+    return {"ctx": ctx, "ds": get_dataset(ctx), "pretrained": pretrained, "objects": objects,
+            "executed": tmp / "executed"}
 
 
 def test_only_the_listed_sizes_differ_from_the_shipped_paper_profile(paper_run) -> None:
@@ -111,20 +128,23 @@ def test_real_format_files_are_ingested_with_the_paper_cuts(paper_run) -> None:
     assert list(counts.index) == [-1, 0, 1, 2, 3, 4] and counts[-1] == 6  # 20% test + five folds
 
 
+FOLDS = range(5)
+
+
 @pytest.mark.parametrize("model_id", [*ATAT_MODELS.values(), *SWIN_MODELS])
-def test_every_model_type_trains_one_step_and_predicts_every_object(paper_run, model_id) -> None:
+def test_every_model_type_trains_one_step_per_fold_and_predicts_every_object(paper_run, model_id) -> None:
     ctx, ds = paper_run["ctx"], paper_run["ds"]
-    d = A.fold_dir(ctx.out_dir, model_id, 0)
-    assert A.is_complete(d) and (d / "model.safetensors").exists()
-    metrics = json.loads((d / "metrics.json").read_text())
-    assert metrics["epochs_run"] == 1
-    steps = [r["step"] for r in json.loads((d / "train_log.json").read_text()) if "step" in r]
-    assert max(steps) == 1  # fewer training objects (or ATAT windows) than one batch: one step
-    part = fold_partition(ds.splits, 0)
-    for split, ids in (("train", part.train), ("val", part.val), ("test", part.test)):
-        p = A.load_predictions(ctx.out_dir, model_id, 0, split)
-        assert sorted(p["object_id"]) == sorted(ids)
-        np.testing.assert_allclose(A.probabilities(p).sum(axis=1), 1.0, rtol=1e-5)
+    for k in FOLDS:
+        d = A.fold_dir(ctx.out_dir, model_id, k)
+        assert A.is_complete(d) and (d / "model.safetensors").exists()
+        assert json.loads((d / "metrics.json").read_text())["epochs_run"] == 1
+        steps = [r["step"] for r in json.loads((d / "train_log.json").read_text()) if "step" in r]
+        assert max(steps) == 1  # fewer training objects (or ATAT windows) than one batch: one step
+        part = fold_partition(ds.splits, k)
+        for split, ids in (("train", part.train), ("val", part.val), ("test", part.test)):
+            p = A.load_predictions(ctx.out_dir, model_id, k, split)
+            assert sorted(p["object_id"]) == sorted(ids)
+            np.testing.assert_allclose(A.probabilities(p).sum(axis=1), 1.0, rtol=1e-5)
     emb = A.embedding_matrix(A.load_embeddings(ctx.out_dir, model_id, 0, "test"))
     width = 192 if model_id.startswith("atat") else 8 * 2 ** (len(TINY_SWIN["depths"]) - 1)
     assert emb.shape[1] == width * (2 if model_id.startswith("ms_") else 1)
@@ -132,24 +152,30 @@ def test_every_model_type_trains_one_step_and_predicts_every_object(paper_run, m
 
 @pytest.mark.parametrize("model_id", SWIN_MODELS)
 def test_swin_weights_start_from_the_local_checkpoint_and_take_one_paper_step(paper_run, model_id) -> None:
-    """Saved backbone = checkpoint + one Adam step at lr 5e-6: every changed weight moved by
-    about the learning rate, none by more than a few of them."""
-    saved = load_file(A.fold_dir(paper_run["ctx"].out_dir, model_id, 0) / "model.safetensors")
-    backbone = {k.split("backbone.", 1)[1]: v for k, v in saved.items() if "backbone." in k}
-    assert set(backbone) == set(paper_run["pretrained"])
+    """Saved backbone = checkpoint + one Adam step at lr 5e-6: the weights moved by about the
+    learning rate (Adam's first step), not more: loaded from the checkpoint, then trained."""
     lr = paper_run["ctx"].config["training"]["learning_rate"]
-    moved = [float((backbone[k].float() - v.float()).abs().max()) for k, v in paper_run["pretrained"].items()]
-    assert max(moved) > 0.1 * lr and max(moved) < 10 * lr
+    for k in FOLDS:
+        saved = load_file(A.fold_dir(paper_run["ctx"].out_dir, model_id, k) / "model.safetensors")
+        backbone = {key.split("backbone.", 1)[1]: v for key, v in saved.items() if "backbone." in key}
+        assert set(backbone) == set(paper_run["pretrained"])
+        moved = [float((backbone[key].float() - v.float()).abs().max()) for key, v in paper_run["pretrained"].items()]
+        assert 0.1 * lr < max(moved) < 10 * lr
 
 
-def test_fusions_and_results_run_on_the_paper_profile(paper_run) -> None:
-    ctx, fus, res = paper_run["ctx"], paper_run["fusion"], paper_run["results"]
-    assert list(fus["avg"]["fold"]) == [0]
-    assert len(fus["brf"].table3) == 2 and A.is_complete(A.fold_dir(ctx.out_dir, fusion.BRF_MODEL_ID, 0))
-    t2 = res["table2"]
-    assert len(t2) == 9 and set(t2["n_folds"]) == {1}
-    assert (ctx.figures_dir / "figure4.png").exists() and (ctx.figures_dir / "table3.csv").exists()
-    assert set(MODEL_SPECS) == set(SWIN_MODELS)
-    cache = list((ctx.out_dir / "image_cache").rglob("*"))
-    assert any(p.is_file() for p in cache), "render.cache: true should fill OUT_DIR/image_cache"
-    assert isinstance(res["appendix_c"]["statements"], list) and pd.notna(t2["F1-SCORE"]).all()
+def test_fusions_results_and_notebooks_of_the_paper_profile(paper_run) -> None:
+    ctx = paper_run["ctx"]
+    assert ctx.profile == "paper" and ctx.figures_dir == ctx.out_dir / "figures"
+    for model_id in (fusion.AVG_MODEL_ID, fusion.BRF_MODEL_ID):
+        assert all(A.is_complete(A.fold_dir(ctx.out_dir, model_id, k)) for k in FOLDS)
+    assert len(pd.read_csv(ctx.figures_dir / "table3.csv")) == 2  # the two grid configurations
+    t2 = pd.read_csv(ctx.figures_dir / "table2.csv")
+    assert len(t2) == 9 and set(t2["n_folds"]) == {5} and t2["F1-SCORE"].notna().all()
+    for name in ("table1.csv", "figure1.png", "figure4.png", "recall_statements.md"):
+        assert (ctx.figures_dir / name).is_file(), name
+    assert set(MODEL_SPECS) == set(SWIN_MODELS)  # every SwinV2 model type is covered above
+    assert any(p.is_file() for p in (ctx.out_dir / "image_cache").rglob("*")), "render.cache fills image_cache"
+    executed = sorted(p.name for p in paper_run["executed"].glob("*.ipynb"))
+    assert executed == sorted(p.name for p in (repo_root() / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    nb01 = (paper_run["executed"] / "01_data_exploration.ipynb").read_text()
+    assert "epochs_read" in nb01  # the filtering report of the real-data path is displayed
