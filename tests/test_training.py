@@ -436,3 +436,16 @@ def test_full_determinism_switches_torch_to_deterministic_algorithms(tmp_path, m
     b = pd.read_parquet(tmp_path / "plain" / "predictions_test.parquet")
     pd.testing.assert_frame_equal(a, b)
     assert det["test_macro_f1"] == plain["test_macro_f1"]
+
+
+def test_bf16_autocast_is_chosen_on_cuda_only(monkeypatch):
+    """The paper profile trains under bf16 on a CUDA GPU that supports it, fp32 elsewhere."""
+    st = lambda **kw: TrainSettings(learning_rate=5e-6, batch_size=64, max_epochs=1, patience=5, **kw)  # noqa: E731
+    assert not st(device="cpu").use_bf16() and not st(device="auto").use_bf16()  # no GPU here
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert st(device="auto").resolved_device() == "cuda" and st(device="auto").use_bf16()
+    assert st(device="cuda").use_bf16() and not st(device="cpu").use_bf16()
+    assert not st(device="cuda", bf16=False).use_bf16()  # an explicit setting wins
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100
+    assert not st(device="cuda").use_bf16()
