@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +15,22 @@ from .render import VIEW_BANDS, RenderSettings, image_difference, render_image
 FIGURE1_VIEWS: tuple[str, ...] = ("ZTF", "ATLAS", "stacked")
 #: classes of the paper's Figure 1 columns (ZTF18aajpcoq, ZTF21abfnfdw, ZTF18aampkkf)
 FIGURE1_CLASSES: tuple[str, ...] = ("Blazar", "SNIa", "AGN")
+
+
+def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png", "pdf"), dpi: int = 150) -> dict[str, Path]:
+    """Save ``fig`` as ``<stem>.<format>`` for each format; returns the paths by format.
+
+    The files are byte-identical from run to run: PDFs get no creation date (Matplotlib
+    writes the current time otherwise), so a rerun does not change the committed figures.
+    """
+    stem = Path(stem)
+    paths = {}
+    for fmt in formats:
+        path = stem.with_name(f"{stem.name}.{fmt}")
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        fig.savefig(path, dpi=dpi, metadata=metadata)
+        paths[fmt] = path
+    return paths
 
 
 def _object_table(lightcurves: pd.DataFrame, object_id: str) -> pd.DataFrame:

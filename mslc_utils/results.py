@@ -22,6 +22,7 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 from . import artifacts as A
+from .figures import save_figure
 from .taxonomy import CLASSES, N_CLASSES, group_boundaries
 
 log = logging.getLogger(__name__)
@@ -321,9 +322,7 @@ def figure4(
         for ax in axes.ravel()[n:]:
             ax.set_axis_off()
         fig.tight_layout()
-        paths = {"png": figures_dir / f"{stem}.png", "pdf": figures_dir / f"{stem}.pdf"}
-        fig.savefig(paths["png"], dpi=150)
-        fig.savefig(paths["pdf"])
+        paths = save_figure(fig, figures_dir / stem, ("png", "pdf"), dpi=150)
     finally:
         plt.close(fig)
     return paths

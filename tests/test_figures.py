@@ -35,3 +35,21 @@ def test_unknown_object_is_an_error() -> None:
     lc, _ = make_tables(5)
     with pytest.raises(ValueError, match="NOPE"):
         figure1_images(lc, ["NOPE"], RenderSettings())
+
+
+def test_saved_figures_are_byte_identical_across_runs(tmp_path) -> None:
+    import time
+
+    from matplotlib.figure import Figure
+
+    from mslc_utils.figures import save_figure
+
+    fig = Figure(figsize=(2, 2))
+    fig.subplots().plot([0, 1], [1, 0])
+    first = save_figure(fig, tmp_path / "fig_a")
+    time.sleep(1.1)  # a creation date would differ by now
+    second = save_figure(fig, tmp_path / "fig_b")
+    assert set(first) == {"png", "pdf"} and first["pdf"].name == "fig_a.pdf"
+    for fmt in first:
+        assert first[fmt].read_bytes() == second[fmt].read_bytes(), fmt
+    assert b"CreationDate" not in first["pdf"].read_bytes()
