@@ -214,15 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_paper:
         objs, epochs = ingest_throughput()
         rows.append(("ingest (paper cuts, 1 core)", "raw files", f"{objs:.1f} objects/s ({epochs:,.0f} epochs/s)"))
-        from mslc_utils.config import load_config as _load
         from mslc_utils.fusion import param_grid
 
         cost = brf_cost()
         for mf, (fit_s, pred_s) in cost.items():
             rows.append(("BRF 100 trees (paper scale, 1 core)", f"max_features {mf}",
                          f"fit {fit_s:.1f} s + predict 6,317 val {pred_s:.1f} s"))
-        grid = param_grid(_load("paper")["brf"]["grid"])
-        n_folds = int(_load("paper")["splits"]["n_folds"])
+        paper = load_config("paper")
+        grid = param_grid(paper["brf"]["grid"])
+        n_folds = int(paper["splits"]["n_folds"])
         core_s = n_folds * sum(c["n_estimators"] / 100 * sum(cost[c["max_features"]]) for c in grid)
         rows.append(("BRF grid (paper, 120 configs x 5 folds)", "bound, 1 core",
                      f"{core_s / 3600:.2f} core-hours (depth-limited configurations cost less)"))

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .schema import SURVEY_BANDS
-from .taxonomy import CLASSES, GROUPS, PAPER_COUNTS, TAXONOMY
+from .taxonomy import CLASS_TO_GROUP, CLASSES, GROUPS, PAPER_COUNTS, TAXONOMY
 
 #: plotting colours of the bands, the same as the image renderer's
 BAND_COLORS: dict[str, str] = {"g": "#00FF7F", "r": "#FF007F", "c": "#007FFF", "o": "#FF7F00"}
@@ -80,13 +80,12 @@ def pick_examples(
 
     rng = np.random.default_rng(seed)
     present = [c for c in CLASSES if (objects["label"] == c).any()]
-    group_of = {c.label: c.group for c in TAXONOMY}
     used = set(labels)
     out = []
     for lab in labels:
         if lab not in present:
             spare = [c for c in present if c not in used]
-            spare = [c for c in spare if group_of[c] == group_of.get(lab)] or spare
+            spare = [c for c in spare if CLASS_TO_GROUP[c] == CLASS_TO_GROUP.get(lab)] or spare
             if not substitute or not present:
                 raise ValueError(f"no object of class {lab!r} in the object table (classes present: {present})")
             if not spare:

@@ -114,7 +114,7 @@ class TrainSettings:
     eval_batch_size: int | None = None
     save_total_limit: int = 2
     bf16: bool | None = None  # None: bf16 autocast when CUDA supports it
-    #: PyTorch deterministic algorithms on the GPU (slower; see :func:`seed_run` and README)
+    #: PyTorch deterministic algorithms on the GPU (slower; applied by :func:`fit`; see README)
     full_determinism: bool = False
     verbose: bool = True  # one line per epoch
     #: torch intra-op threads (process-wide) for CPU training; None: torch's default (one
@@ -246,22 +246,6 @@ class EpochLineCallback(TrainerCallback):
               f"val macro-F1 {f1:.3f}", flush=True)
 
 
-def seed_run(settings: TrainSettings) -> None:
-    """Seed Python, NumPy and torch; with ``full_determinism`` also switch PyTorch to its
-    deterministic algorithms (``transformers.enable_full_determinism``: deterministic cuDNN,
-    no cuDNN benchmark, ``CUBLAS_WORKSPACE_CONFIG``, ``CUDA_LAUNCH_BLOCKING``), process-wide.
-
-    ``warn_only=True``: an operation without a deterministic CUDA kernel logs a warning naming
-    it instead of stopping a long GPU run (the Trainer's own ``full_determinism`` would raise).
-    """
-    from transformers import enable_full_determinism, set_seed
-
-    if settings.full_determinism:
-        enable_full_determinism(int(settings.seed), warn_only=True)
-    else:
-        set_seed(int(settings.seed))
-
-
 def training_arguments(output_dir: str | Path, settings: TrainSettings) -> TrainingArguments:
     """The ``TrainingArguments`` of every fold (see the module docstring)."""
     device = settings.resolved_device()
@@ -285,7 +269,7 @@ def training_arguments(output_dir: str | Path, settings: TrainSettings) -> Train
         restore_callback_states_from_checkpoint=True,  # early-stopping counter survives a resume
         seed=int(settings.seed),
         data_seed=int(settings.seed),
-        full_determinism=False,  # applied by seed_run() with warn_only=True instead
+        full_determinism=False,  # applied by fit() with warn_only=True instead
         use_cpu=(device == "cpu"),
         bf16=settings.use_bf16(),
         dataloader_num_workers=nw,
@@ -395,7 +379,12 @@ def fit(
     if settings.torch_threads:
         torch.set_num_threads(int(settings.torch_threads))
     if settings.full_determinism:
-        seed_run(settings)
+        # process-wide: deterministic cuDNN, no cuDNN benchmark, CUBLAS_WORKSPACE_CONFIG,
+        # CUDA_LAUNCH_BLOCKING. warn_only: an op without a deterministic CUDA kernel is named
+        # in a warning instead of stopping a long GPU run (the Trainer's own switch raises).
+        from transformers import enable_full_determinism
+
+        enable_full_determinism(int(settings.seed), warn_only=True)
     args = training_arguments(output_dir, settings)
     cbs: list[TrainerCallback] = [EarlyStoppingCallback(early_stopping_patience=int(settings.patience))]
     if settings.verbose:
@@ -614,6 +603,8 @@ def run_fold(
     Returns the metrics dict (``val_macro_f1``, ``test_macro_f1``, ``best_epoch``,
     ``epochs_run``, ``train_seconds``, ``resumed_from``, ``skipped``).
     """
+    from transformers import set_seed
+
     fold_dir = Path(fold_dir)
     state = _dist_state()
     h = artifacts.config_hash(run_config)
@@ -634,7 +625,7 @@ def run_fold(
 
     if settings.torch_threads:
         torch.set_num_threads(int(settings.torch_threads))
-    seed_run(settings)
+    set_seed(int(settings.seed))
     model = model_factory()
     weights = fold_dir / artifacts.WEIGHTS_FILE
     trained_marker = fold_dir / TRAINED_FILE

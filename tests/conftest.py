@@ -1,6 +1,9 @@
-"""Shared fixtures: tiny hand-made canonical tables."""
+"""Shared fixtures: tiny hand-made canonical tables, local SwinV2 checkpoints, run_all.sh runs."""
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +13,37 @@ import pytest
 from mslc_utils.taxonomy import CLASS_TO_GROUP
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+
+
+def save_local_swin(directory: Path, config: dict, seed: int = 0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
+    """A random-weight SwinV2 saved like a hub checkpoint: ``save_pretrained`` (safetensors)
+    plus the ``preprocessor_config.json`` of the image processor. Returns (model, processor dict)."""
+    import torch
+    from transformers import Swinv2Config, Swinv2Model
+
+    torch.manual_seed(seed)
+    model = Swinv2Model(Swinv2Config(**config))
+    model.save_pretrained(directory)
+    size = int(model.config.image_size)
+    proc = {
+        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": mean, "image_std": std,
+        "image_processor_type": "ViTImageProcessor", "resample": 3, "rescale_factor": 1 / 255,
+        "size": {"height": size, "width": size},
+    }
+    (Path(directory) / "preprocessor_config.json").write_text(json.dumps(proc))
+    return model, proc
+
+
+def run_all_env(tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment for ``run_all.sh`` in a test: this interpreter's environment, outputs under
+    ``tmp`` (``OUT_DIR``, ``EXEC_DIR``), the CPU; ``extra`` variables added."""
+    env = dict(os.environ)
+    for var in ("DATA_DIR", "SEED"):
+        env.pop(var, None)
+    env.update(OUT_DIR=str(tmp / "out"), EXEC_DIR=str(tmp / "executed"), DEVICE="cpu", VIRTUAL_ENV=sys.prefix,
+               PATH=str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""), **extra)
+    return env
 
 
 def make_tables(n_per_survey: int = 5) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -23,6 +23,8 @@ from mslc_utils.models import (
 )
 from mslc_utils.taxonomy import N_CLASSES
 
+from conftest import save_local_swin
+
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
@@ -34,19 +36,6 @@ MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]
 def _images(b: int, size: int = 32, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
     return torch.randint(0, 256, (b, 3, size, size), dtype=torch.uint8, generator=g)
-
-
-def _save_tiny(tmp_path, mean=MEAN, std=STD, size=32):
-    torch.manual_seed(0)
-    model = Swinv2Model(Swinv2Config(**TINY))
-    model.save_pretrained(tmp_path)  # safetensors
-    proc = {
-        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": mean, "image_std": std,
-        "image_processor_type": "ViTImageProcessor", "resample": 3, "rescale_factor": 1 / 255,
-        "size": {"height": size, "width": size},
-    }
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(proc))
-    return model, proc
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -103,7 +92,7 @@ def test_processor_config_parsing_and_defaults(tmp_path):
 
 # ----------------------------------------------------------------------------- loading
 def test_local_pretrained_dir_goes_through_from_pretrained(tmp_path):
-    ref, _ = _save_tiny(tmp_path)
+    ref, _ = save_local_swin(tmp_path, TINY, mean=MEAN, std=STD)
     assert (tmp_path / "model.safetensors").exists()
     backbone, pre = load_backbone({"pretrained": str(tmp_path), "config": None})
     assert isinstance(backbone, Swinv2Model)
@@ -239,14 +228,9 @@ def test_one_training_step_of_the_paper_configuration(tmp_path):
     profile through the same loader, one Adam step at the paper's learning rate, batch of 2."""
     cfg = load_config("paper")
     assert cfg["swin"]["pretrained"] == "microsoft/swinv2-tiny-patch4-window16-256"
-    torch.manual_seed(0)
     tiny = Swinv2Config(image_size=256, window_size=16)
     assert (tiny.embed_dim, list(tiny.depths), list(tiny.num_heads)) == (96, [2, 2, 6, 2], [3, 6, 12, 24])
-    Swinv2Model(tiny).save_pretrained(tmp_path)
-    (tmp_path / "preprocessor_config.json").write_text(json.dumps(
-        {"do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.485, 0.456, 0.406],
-         "image_std": [0.229, 0.224, 0.225], "resample": 3, "rescale_factor": 1 / 255,
-         "size": {"height": 256, "width": 256}}))
+    save_local_swin(tmp_path, {"image_size": 256, "window_size": 16})
     swin = dict(cfg["swin"], pretrained=str(tmp_path))
     model = build_model("swin_ztf", swin, cfg["training"])
     assert model.backbone.config.hidden_size == 768 and model.preprocess.config.size == (256, 256)

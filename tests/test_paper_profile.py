@@ -18,10 +18,7 @@ window, the 20% test split and five folds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -29,7 +26,6 @@ import pytest
 import torch
 import yaml
 from safetensors.torch import load_file
-from transformers import Swinv2Config, Swinv2Model
 
 from mslc_utils import artifacts as A
 from mslc_utils import fusion, ingest
@@ -39,6 +35,8 @@ from mslc_utils.models import MODEL_SPECS
 from mslc_utils.simulate import simulate_dataset
 from mslc_utils.splits import fold_partition
 from mslc_utils.taxonomy import CLASS_TO_GROUP
+
+from conftest import run_all_env, save_local_swin
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -58,14 +56,8 @@ TINY_SWIN = dict(image_size=256, patch_size=16, embed_dim=8, depths=[1, 1], num_
 
 
 def _tiny_checkpoint(directory) -> dict[str, torch.Tensor]:
-    """A SwinV2 saved like a hub checkpoint (safetensors + 256-px processor config)."""
-    torch.manual_seed(1)
-    model = Swinv2Model(Swinv2Config(**TINY_SWIN))
-    model.save_pretrained(directory)
-    (directory / "preprocessor_config.json").write_text(json.dumps({
-        "do_normalize": True, "do_rescale": True, "do_resize": True, "image_mean": [0.485, 0.456, 0.406],
-        "image_std": [0.229, 0.224, 0.225], "resample": 3, "rescale_factor": 1 / 255,
-        "size": {"height": 256, "width": 256}}))
+    """A tiny SwinV2 saved like a hub checkpoint (256-px processor config); its weights."""
+    model, _ = save_local_swin(directory, TINY_SWIN, seed=1)
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -91,10 +83,7 @@ def paper_run(tmp_path_factory):
     profile = tmp / "paper.yaml"
     _paper_profile_file(profile, tmp / "swinv2-local")
 
-    env = dict(os.environ, DATA_DIR=str(data_dir), OUT_DIR=str(tmp / "out"), EXEC_DIR=str(tmp / "executed"),
-               DEVICE="cpu", VIRTUAL_ENV=sys.prefix,
-               PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
-    env.pop("SEED", None)
+    env = run_all_env(tmp, DATA_DIR=str(data_dir))
     run = subprocess.run(["bash", str(repo_root() / "run_all.sh"), str(profile)], env=env, capture_output=True,
                          text=True, timeout=1800)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]

@@ -11,10 +11,8 @@ checkpoint. (A kill in the middle of writing a checkpoint is tested in test_trai
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -23,6 +21,8 @@ import yaml
 
 from mslc_utils import artifacts as A
 from mslc_utils.config import repo_root
+
+from conftest import run_all_env
 
 MODELS = ("atat_ztf", "atat_atlas", "swin_ztf", "swin_atlas", "swin_stacked", "ms_swin_linear", "ms_swin_mlp")
 N_FOLDS = 3
@@ -43,16 +43,6 @@ def _tiny_profile(path: Path) -> Path:
                           "min_samples_split": [2, 5]}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    bindir = str(Path(sys.executable).parent)
-    env.update(OUT_DIR=str(tmp / "out"), EXEC_DIR=str(tmp / "executed"), DEVICE="cpu",
-               VIRTUAL_ENV=sys.prefix, PATH=bindir + os.pathsep + env.get("PATH", ""))
-    env.pop("DATA_DIR", None)
-    env.pop("SEED", None)
-    return env
 
 
 def _kill_tree(proc: subprocess.Popen) -> None:
@@ -82,7 +72,7 @@ def _fold_files(out: Path) -> dict[str, int]:
 
 def test_run_all_resumes_after_being_killed_mid_fold(tmp_path) -> None:
     profile = _tiny_profile(tmp_path / "tiny.yaml")
-    env, out = _env(tmp_path), tmp_path / "out"
+    env, out = run_all_env(tmp_path), tmp_path / "out"
     cmd = ["bash", str(repo_root() / "run_all.sh"), str(profile)]
     log1 = open(tmp_path / "run1.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log1, stderr=subprocess.STDOUT, start_new_session=True)
@@ -124,7 +114,7 @@ def test_run_all_resumes_after_being_killed_mid_fold(tmp_path) -> None:
 
 def test_run_all_rejects_an_unknown_profile_or_notebook(tmp_path) -> None:
     script = str(repo_root() / "run_all.sh")
-    env = _env(tmp_path)
+    env = run_all_env(tmp_path)
     for args, message in (
         (["nonsense"], "usage:"),
         ([str(tmp_path / "missing.yaml")], "missing.yaml: no such profile file"),
