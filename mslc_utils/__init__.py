@@ -20,4 +20,4 @@ from .schema import (
 from .splits import fold_partition, make_splits
 from .taxonomy import CLASSES, GROUPS, N_CLASSES, TAXONOMY
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -53,6 +53,20 @@ def test_environment_yml_agrees_with_pyproject() -> None:
     assert _environment_pins() == _pyproject_pins()
 
 
+def test_release_files_agree_on_version_and_license() -> None:
+    import mslc_utils
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert project["version"] == mslc_utils.__version__ == str(citation["version"])
+    assert project["license"]["text"] == citation["license"] == "MIT"
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert f"## {project['version']}" in (ROOT / "CHANGELOG.md").read_text()
+    paper = citation["preferred-citation"]
+    assert paper["title"].startswith("Image-Based Multi-Survey Classification of Light Curves")
+    assert paper["authors"][0]["family-names"] == "Moreno-Cartagena"
+
+
 def test_ci_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
@@ -113,6 +127,7 @@ def test_wheel_installs_outside_the_clone_and_finds_both_profiles(tmp_path) -> N
     with zipfile.ZipFile(wheel) as zf:
         names = set(zf.namelist())
     assert {"mslc_utils/profiles/quick.yaml", "mslc_utils/profiles/paper.yaml", "mslc_utils/py.typed"} <= names
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names), names
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
