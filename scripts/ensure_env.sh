@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by run_all.sh and scripts/test.sh: make sure the project's environment is active.
 #
 # - If a virtualenv or conda environment is already active and mslc_utils imports, use it.
@@ -36,7 +37,7 @@ else
     else
       python -m pip install -q "$_mslc_torch" || exit 1
     fi
-    python -m pip install -q -e "$_mslc_root[notebooks,test]" || exit 1
+    python -m pip install -q -e "${_mslc_root}[notebooks,test]" || exit 1
     touch "$_mslc_root/.venv/.mslc-installed"
   fi
 fi
