@@ -737,6 +737,23 @@ def _splits_or_none(objects: pd.DataFrame, seed: int, split_kw: dict[str, Any]) 
         return None
 
 
+def _manifest(
+    labels: Any, data_dir: Path, cfg: IngestConfig, seed: int, split_kw: dict[str, Any], report: FilteringReport,
+) -> dict[str, Any]:
+    """What ``manifest.json`` records of a build: inputs, settings, fingerprint, totals."""
+    return {
+        "ingest": {
+            "labels": str(labels) if not isinstance(labels, pd.DataFrame) else "DataFrame",
+            "data_dir": str(data_dir),
+            "config": cfg.to_dict(),
+            "seed": int(seed),
+            "splits": split_kw,
+            "fingerprint": _fingerprint(labels, data_dir, cfg, seed, split_kw),
+            "totals": report.totals.to_dict(orient="records"),
+        }
+    }
+
+
 def build_dataset(
     labels: str | Path | pd.DataFrame,
     data_dir: str | Path,
@@ -801,17 +818,7 @@ def build_dataset(
     files_found = {s: sum(1 for k in fmap.files if k[1] == s) for s in SURVEYS}
     report = _make_report(lab, dlog, rows_read, lc, objects, files_found, cfg)
     splits = _splits_or_none(objects, seed, split_kw)
-    manifest = {
-        "ingest": {
-            "labels": str(labels) if not isinstance(labels, pd.DataFrame) else "DataFrame",
-            "data_dir": str(data_dir),
-            "config": cfg.to_dict(),
-            "seed": int(seed),
-            "splits": split_kw,
-            "fingerprint": _fingerprint(labels, data_dir, cfg, seed, split_kw),
-            "totals": report.totals.to_dict(orient="records"),
-        }
-    }
+    manifest = _manifest(labels, data_dir, cfg, seed, split_kw, report)
     if len(objects) == 0:
         report.save(out)
         raise IngestError(f"{data_dir}: no object kept (see {out / REPORT_CSV})")

@@ -81,7 +81,7 @@ _INSTALLED_CHECK = r"""
 import json, sys
 from pathlib import Path
 import mslc_utils
-from mslc_utils import config
+config = mslc_utils.config  # reachable after a bare `import mslc_utils`, as the README shows
 quick, paper = config.load_config("quick"), config.load_config("paper")
 own = Path("my_profile.yaml")
 own.write_text(Path(paper["_source"]).read_text().replace("seed: 0", "seed: 123"))
