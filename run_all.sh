@@ -1,35 +1,68 @@
 #!/usr/bin/env bash
-# Run every notebook of the reproduction in order with papermill.
-#
-#   ./run_all.sh                 # quick profile: embedded simulated data, CPU, minutes
-#   ./run_all.sh paper           # paper profile: set DATA_DIR to your data, a GPU recommended
-#   ./run_all.sh quick 04 05 06  # only these notebooks (their inputs must exist in OUT_DIR)
-#   ./run_all.sh my_profile.yaml # a profile file of your own (a copy of configs/quick.yaml ...)
-#
-# Environment variables: DATA_DIR (real data directory; unset -> embedded simulator),
-# OUT_DIR (artifacts; default artifacts/<profile>), DEVICE (auto|cpu|cuda), SEED,
-# EXEC_DIR (executed notebooks and timings.csv; default executed/<profile>).
+# Run every notebook of the reproduction in order with papermill (./run_all.sh --help).
 # The run stops at the first notebook that fails, with a non-zero exit status. Run it again
 # after an interruption: completed folds are skipped, an interrupted fold resumes from its
-# last checkpoint.
+# last checkpoint. Portable: bash 3.2 (macOS) or later, no GNU-only tools.
 set -euo pipefail
 cd "$(dirname "$0")"
-usage() { echo "usage: $0 [quick|paper|PROFILE.yaml] [NN ...]" >&2; exit 2; }
+
+usage() {
+  cat <<'USAGE'
+usage: ./run_all.sh [quick|paper|PROFILE.yaml] [NN ...]
+
+Runs notebooks/NN_*.ipynb in order with papermill. Executed notebooks and timings.csv go to
+executed/<profile>/, tables and figures to figures/<profile>/, cached results (data, model
+weights, predictions) to artifacts/<profile>/.
+
+  ./run_all.sh                  quick profile: embedded simulated data, CPU, minutes
+  ./run_all.sh paper            paper profile: published settings, needs DATA_DIR, GPU recommended
+  ./run_all.sh quick 04 05 06   only these notebooks (their inputs must exist in OUT_DIR)
+  ./run_all.sh my_profile.yaml  a profile file of your own (a copy of configs/quick.yaml, edited)
+
+Environment variables:
+  DATA_DIR               directory of real survey files (docs/real-data.md); unset: simulated data
+  OUT_DIR                artifacts (default artifacts/<profile>)
+  EXEC_DIR               executed notebooks and timings.csv (default executed/<profile>)
+  DEVICE                 auto (CUDA, then Apple MPS, then CPU) | cuda | mps | cpu
+  SEED                   overrides the profile's seed
+  MSLC_SIMULATE          1: run the paper profile on simulated data at full scale (days on a CPU)
+  MSLC_PYTHON            interpreter for the .venv made on the first run (Python 3.11-3.13)
+  MSLC_TORCH_INDEX_URL   index for torch, e.g. https://download.pytorch.org/whl/cpu (CPU-only build)
+USAGE
+}
+case "${1:-}" in -h|--help) usage; exit 0 ;; esac
+die() { echo "$*" >&2; exit 2; }
+# absolute paths without GNU `realpath -m`: of an existing directory, of a file in one
+abs_dir() { (cd "$1" && pwd -P); }
+abs_file() { printf '%s/%s\n' "$(abs_dir "$(dirname "$1")")" "$(basename "$1")"; }
+
 PROFILE="${1:-quick}"
 [ $# -gt 0 ] && shift
 case "$PROFILE" in
-  quick|paper) NAME="$PROFILE" ;;
-  *.yaml|*.yml) [ -f "$PROFILE" ] || { echo "$PROFILE: no such profile file" >&2; exit 2; }
-                PROFILE="$(realpath "$PROFILE")"; NAME="$(basename "${PROFILE%.*}")" ;;
-  *) usage ;;
+  quick|paper) NAME="$PROFILE"; PROFILE_FILE="configs/$PROFILE.yaml" ;;
+  *.yaml|*.yml) [ -f "$PROFILE" ] || die "$PROFILE: no such profile file"
+                PROFILE="$(abs_file "$PROFILE")"; PROFILE_FILE="$PROFILE"
+                NAME="$(basename "${PROFILE%.*}")" ;;
+  *) usage >&2; exit 2 ;;
 esac
+# A full-scale profile without DATA_DIR would simulate 39,483 objects: only when asked for.
+if [ -z "${DATA_DIR:-}" ] && [ "${MSLC_SIMULATE:-}" != 1 ] \
+   && grep -Eq '^profile:[[:space:]]*paper([[:space:]#]|$)' "$PROFILE_FILE"; then
+  die "The paper profile runs on your data: DATA_DIR=/path/to/data ./run_all.sh paper
+(layout of the directory: docs/real-data.md). Without DATA_DIR it would simulate the paper's
+39,483 objects and train at full scale (days on a CPU); to do that on purpose:
+MSLC_SIMULATE=1 ./run_all.sh paper. A run of minutes on simulated data: ./run_all.sh"
+fi
+if [ -n "${DATA_DIR:-}" ] && [ ! -d "$DATA_DIR" ]; then
+  die "DATA_DIR=$DATA_DIR: no such directory"
+fi
 NOTEBOOKS=()
 if [ $# -eq 0 ]; then
   NOTEBOOKS=(notebooks/[0-9][0-9]_*.ipynb)
 else
   for n in "$@"; do
     match=(notebooks/"$n"_*.ipynb)
-    [ -f "${match[0]}" ] || { echo "no notebook notebooks/${n}_*.ipynb" >&2; usage; }
+    [ -f "${match[0]}" ] || { echo "no notebook notebooks/${n}_*.ipynb" >&2; usage >&2; exit 2; }
     NOTEBOOKS+=("${match[0]}")
   done
 fi
@@ -41,10 +74,10 @@ KERNEL=mslc
 python -m ipykernel install --user --name "$KERNEL" --display-name "Python (mslc)" >/dev/null
 
 mkdir -p "$EXEC_DIR"
-EXEC_DIR="$(realpath "$EXEC_DIR")"
+EXEC_DIR="$(abs_dir "$EXEC_DIR")"
 args=(-p PROFILE "$PROFILE")
-[ -n "${DATA_DIR:-}" ] && args+=(-p DATA_DIR "$(realpath "$DATA_DIR")")
-[ -n "${OUT_DIR:-}" ] && args+=(-p OUT_DIR "$(realpath -m "$OUT_DIR")")
+[ -n "${DATA_DIR:-}" ] && args+=(-p DATA_DIR "$(abs_dir "$DATA_DIR")")
+if [ -n "${OUT_DIR:-}" ]; then mkdir -p "$OUT_DIR"; args+=(-p OUT_DIR "$(abs_dir "$OUT_DIR")"); fi
 [ -n "${DEVICE:-}" ] && args+=(-p DEVICE "$DEVICE")
 [ -n "${SEED:-}" ] && args+=(-p SEED "$SEED")
 

@@ -7,6 +7,7 @@ Modules, in pipeline order: ``taxonomy`` (Table 1), ``schema`` (canonical tables
 (ATAT baseline), ``fusion`` (post-hoc fusions, BRF grid), ``results`` (Table 2, Figure 4,
 Appendix C), ``artifacts`` (files of a trained fold).
 """
+from . import config  # profiles and run context: mslc_utils.config.load_config("quick")
 from .ingest import FilteringReport, IngestError, build_dataset, find_report, load_or_build
 from .io import DropLog, ReadError, detect_format, read_info, read_lightcurve
 from .schema import (
@@ -20,4 +21,4 @@ from .schema import (
 from .splits import fold_partition, make_splits
 from .taxonomy import CLASSES, GROUPS, N_CLASSES, TAXONOMY
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

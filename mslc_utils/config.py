@@ -1,7 +1,8 @@
 """Profiles and the run context that every notebook builds from its ``parameters`` cell.
 
 A notebook's ``parameters`` cell holds only ``PROFILE``, ``DATA_DIR``, ``OUT_DIR``, ``DEVICE``
-and ``SEED``; the next cell calls :func:`setup`, which loads ``configs/<PROFILE>.yaml`` and
+and ``SEED``; the next cell calls :func:`setup`, which loads the profile ``<PROFILE>.yaml``
+(from the clone's ``configs/``, or the copy shipped in the installed package) and
 derives everything else (paths, device, seeds) so that papermill runs and interactive runs
 see exactly the same settings.
 """
@@ -11,6 +12,7 @@ import copy
 import json
 import os
 import random
+from importlib import resources
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,16 +22,58 @@ import yaml
 
 PROFILES: tuple[str, ...] = ("quick", "paper")
 CONFIG_DIR_ENV = "MSLC_CONFIG_DIR"
+SIMULATE_ENV = "MSLC_SIMULATE"
+# profiles whose simulated data set is full scale: without DATA_DIR they need an explicit yes
+_FULL_SCALE_PROFILES = ("paper",)
+
+
+def clone_root() -> Path | None:
+    """The root of the source checkout this package runs from, or ``None`` when installed.
+
+    A checkout is recognised by ``pyproject.toml`` and ``configs/`` next to the package
+    directory (a clone, or an editable install of one); a wheel installed into
+    ``site-packages`` has neither.
+    """
+    root = Path(__file__).resolve().parents[1]
+    if (root / "pyproject.toml").is_file() and (root / "configs").is_dir():
+        return root
+    return None
 
 
 def repo_root() -> Path:
-    """The repository root (parent of the ``mslc_utils`` package directory)."""
-    return Path(__file__).resolve().parents[1]
+    """The root of the clone (for the repository's own scripts and tests).
+
+    Raises
+    ------
+    RuntimeError
+        When the package is installed rather than run from a clone.
+    """
+    root = clone_root()
+    if root is None:
+        raise RuntimeError(f"{Path(__file__).parent}: mslc_utils is installed, not run from a clone")
+    return root
+
+
+def project_dir() -> Path:
+    """Where ``artifacts/`` and ``figures/`` go by default: the clone, else the working directory."""
+    return clone_root() or Path.cwd()
+
+
+def packaged_config_dir() -> Path:
+    """The profiles shipped inside the package (``mslc_utils/profiles/``, built from ``configs/``)."""
+    return Path(str(resources.files("mslc_utils").joinpath("profiles")))
 
 
 def config_dir() -> Path:
-    """Directory of the profile YAML files (``$MSLC_CONFIG_DIR`` or ``<repo>/configs``)."""
-    return Path(os.environ.get(CONFIG_DIR_ENV, repo_root() / "configs"))
+    """Directory of the profile YAML files.
+
+    ``$MSLC_CONFIG_DIR`` if set; else the clone's ``configs/`` (so that edits there take
+    effect); else the profiles shipped with the installed package.
+    """
+    if os.environ.get(CONFIG_DIR_ENV):
+        return Path(os.environ[CONFIG_DIR_ENV])
+    root = clone_root()
+    return root / "configs" if root is not None else packaged_config_dir()
 
 
 def load_config(profile: str | Path) -> dict[str, Any]:
@@ -52,12 +96,40 @@ def load_config(profile: str | Path) -> dict[str, Any]:
 
 
 def resolve_device(device: str | None = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``; other values pass through."""
+    """``"auto"`` -> ``"cuda"`` if a CUDA GPU is visible, else ``"mps"`` (Apple GPU), else ``"cpu"``.
+
+    Other values pass through unchanged.
+    """
     if device in (None, "auto"):
         import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return "mps"
+        return "cpu"
     return str(device)
+
+
+def check_data_source(profile: str, data_dir: str | Path | None) -> None:
+    """Refuse to simulate a full-scale data set unless asked for explicitly.
+
+    Raises
+    ------
+    RuntimeError
+        For a full-scale profile (``paper``) without ``DATA_DIR`` unless ``MSLC_SIMULATE=1``:
+        the message says how to run on real data or how to ask for the simulation.
+    """
+    if data_dir or profile not in _FULL_SCALE_PROFILES or os.environ.get(SIMULATE_ENV) == "1":
+        return
+    raise RuntimeError(
+        f"The {profile} profile runs on your data: set DATA_DIR to a data directory "
+        f"(layout: docs/real-data.md), e.g. DATA_DIR=/path/to/data ./run_all.sh {profile}. "
+        f"Without DATA_DIR it would simulate the paper's 39,483 objects and train at full scale "
+        f"(days on a CPU); to do that on purpose set {SIMULATE_ENV}=1. "
+        "For a run of minutes on simulated data use the quick profile (./run_all.sh)."
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -135,16 +207,19 @@ def setup(
 ) -> RunContext:
     """Build the :class:`RunContext` of a notebook from its papermill parameters.
 
-    ``OUT_DIR`` defaults to ``<repo>/artifacts/<profile>``; figures always go to
-    ``<repo>/figures/<profile>`` (or ``OUT_DIR/figures`` when ``OUT_DIR`` is given outside
-    the repository, so tests never write into the working tree). ``SEED`` defaults to the
-    profile's seed.
+    ``OUT_DIR`` defaults to ``<project>/artifacts/<profile>``; figures go to
+    ``<project>/figures/<profile>`` (or ``OUT_DIR/figures`` when ``OUT_DIR`` is given outside
+    the project, so tests never write into the working tree). The project is the clone, or
+    the working directory when the package is installed (:func:`project_dir`). ``SEED``
+    defaults to the profile's seed. A full-scale profile without ``DATA_DIR`` stops unless
+    ``MSLC_SIMULATE=1`` (:func:`check_data_source`).
     """
     cfg = load_config(PROFILE)
     profile = str(cfg["profile"])
+    check_data_source(profile, DATA_DIR)
     seed = int(cfg["seed"] if SEED is None else SEED)
     cfg["seed"] = seed
-    root = repo_root()
+    root = project_dir()
     out_dir = Path(OUT_DIR).expanduser().resolve() if OUT_DIR else root / "artifacts" / profile
     figures_dir = root / "figures" / profile
     if OUT_DIR and not out_dir.is_relative_to(root):

@@ -592,6 +592,168 @@ def _make_report(
 # --------------------------------------------------------------------------------------------
 # builder
 # --------------------------------------------------------------------------------------------
+def _apply_overrides(
+    config: Any, on_error: str | None, test_fraction: float | None, n_folds: int | None,
+) -> tuple[IngestConfig, dict[str, Any]]:
+    """The ingestion settings and the split settings, with the call's overrides applied."""
+    cfg = IngestConfig.from_config(config)
+    if on_error is not None:
+        cfg = IngestConfig(cfg.preprocess, on_error, cfg.required_surveys, cfg.match_by_position,
+                           cfg.match_radius_arcsec, cfg.n_jobs)
+    split_kw = {"test_fraction": 0.2, "n_folds": 5, **_splits_settings(config)}
+    if test_fraction is not None:
+        split_kw["test_fraction"] = test_fraction
+    if n_folds is not None:
+        split_kw["n_folds"] = n_folds
+    return cfg, split_kw
+
+
+def _plan_file_tasks(
+    lab: pd.DataFrame, fmap: FileMap, cfg: IngestConfig, dlog: DropLog,
+) -> list[tuple[str, str, Path, float | None, float | None]]:
+    """One task per (object, survey) with a file; log matching notes and missing/ambiguous files.
+
+    With ``on_error="raise"`` a listed-but-absent or ambiguous file raises :class:`IngestError`.
+    """
+    for survey, rule, oid, reason in fmap.notes:
+        dlog.note("file", rule, survey, oid, reason)
+    for survey, paths in fmap.unused.items():
+        for p in paths:
+            dlog.note("file", "unused_file", survey, None, f"file not matched to any labelled object: {p.name}",
+                      file=p)
+    tasks = []
+    for r in lab.itertuples(index=False):
+        for survey in SURVEYS:
+            key = (r.object_id, survey)
+            if key in fmap.problems:
+                msg = fmap.problems[key]
+                if cfg.on_error == "raise":
+                    raise IngestError(f"{survey} file of object {r.object_id!r}: {msg}")
+                rule = "ambiguous_files" if msg.startswith("several") else "listed_file_missing"
+                dlog.add("file", rule, survey, r.object_id, objects=1, reason=msg)
+            elif key not in fmap.files:
+                dlog.add("file", "no_file", survey, r.object_id, objects=1,
+                         reason=f"no file for survey {survey}")
+            else:
+                fa = getattr(r, "first_alert_mjd", None)
+                la = getattr(r, "last_alert_mjd", None)
+                tasks.append((r.object_id, survey, fmap.files[key], fa, la))
+    return tasks
+
+
+def _run_file_tasks(tasks: list[tuple], cfg: IngestConfig, n_jobs: int, progress: bool) -> list[_FileResult]:
+    """Read and cut every file (in parallel with joblib unless ``n_jobs == 1``), in task order."""
+    from joblib import Parallel, delayed
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), desc="ingest", unit="file", disable=not progress)
+    results: list[_FileResult] = []
+    if n_jobs == 1 or len(tasks) <= 1:
+        for t in tasks:
+            results.append(_process_file(*t, cfg))
+            bar.update()
+    else:
+        par = Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")
+        for res in par(delayed(_process_file)(*t, cfg) for t in tasks):
+            results.append(res)
+            bar.update()
+    bar.close()
+    return results
+
+
+_EMPTY_LIGHTCURVE_DTYPES = {"object_id": "str", "survey": "str", "band": "str", "mjd": "float64",
+                            "flux": "float64", "flux_err": "float64", "detected": "bool"}
+
+
+def _collect_results(results: list[_FileResult], dlog: DropLog) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Concatenate the kept light curves, merge each file's log into ``dlog``, sum rows read per survey."""
+    rows_read: dict[str, int] = {}
+    parts = []
+    for res in results:
+        dlog.extend(DropLog.from_records(res.records))
+        for s, n in res.rows_read.items():
+            rows_read[s] = rows_read.get(s, 0) + n
+        if res.lightcurve is not None:
+            parts.append(res.lightcurve)
+    lc = (pd.concat(parts, ignore_index=True) if parts
+          else pd.DataFrame({c: pd.Series(dtype=k if k != "str" else str)
+                             for c, k in _EMPTY_LIGHTCURVE_DTYPES.items()}))
+    return lc, rows_read
+
+
+def _select_objects(
+    lab: pd.DataFrame, lc: pd.DataFrame, cfg: IngestConfig, dlog: DropLog,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Keep the objects with a light curve (in every required survey); count and explain the rest.
+
+    Returns the kept light curves (sorted) and the objects table with ``has_ztf``/``has_atlas``.
+    """
+    # why each light curve was removed, for the object-level reasons
+    why: dict[tuple[str, str], str] = {}
+    for rec in dlog:
+        if rec.removed and rec.objects and rec.object_id is not None:
+            why.setdefault((rec.object_id, rec.survey), f"{rec.rule} ({rec.reason})")
+    have = {s: set(lc.loc[lc["survey"] == s, "object_id"]) for s in SURVEYS}
+    keep_ids = []
+    for oid in lab["object_id"]:
+        missing_req = [s for s in cfg.required_surveys if oid not in have[s]]
+        has_any = any(oid in have[s] for s in SURVEYS)
+        if has_any and not missing_req:
+            keep_ids.append(oid)
+            continue
+        if missing_req:
+            # its other light curves are removed too: count their epochs
+            for s in SURVEYS:
+                if oid in have[s]:
+                    n = int(((lc["object_id"] == oid) & (lc["survey"] == s)).sum())
+                    dlog.add("object", "missing_required_survey", s, oid, epochs=n, objects=1,
+                             reason=f"no light curve in required survey(s) {missing_req}")
+            reason = f"no light curve in required survey(s) {missing_req}: " + "; ".join(
+                f"{s}: {why.get((oid, s), 'removed')}" for s in missing_req)
+        else:
+            reason = "no light curve left in any survey: " + "; ".join(
+                f"{s}: {why.get((oid, s), 'unknown')}" for s in SURVEYS)
+        dlog.add("object", "object_dropped", "ALL", oid, objects=1, reason=reason)
+    keep_set = set(keep_ids)
+    lc = lc[lc["object_id"].isin(keep_set)]
+    lc = lc.sort_values(["object_id", "survey", "mjd", "band"], kind="stable").reset_index(drop=True)
+    objects = lab[lab["object_id"].isin(keep_set)][["object_id", "ra", "dec", "label", "group"]].copy()
+    objects["object_id"] = objects["object_id"].astype(str)
+    objects["has_ztf"] = objects["object_id"].isin(have["ZTF"])
+    objects["has_atlas"] = objects["object_id"].isin(have["ATLAS"])
+    return lc, objects.reset_index(drop=True)
+
+
+def _splits_or_none(objects: pd.DataFrame, seed: int, split_kw: dict[str, Any]) -> pd.DataFrame | None:
+    """Stratified splits, or ``None`` with a warning when some class is too small for them."""
+    from .splits import make_splits
+
+    if not len(objects):
+        return None
+    try:
+        return make_splits(objects, seed=seed, **split_kw)
+    except ValueError as exc:
+        log.warning("no splits for this data set: %s", exc)
+        return None
+
+
+def _manifest(
+    labels: Any, data_dir: Path, cfg: IngestConfig, seed: int, split_kw: dict[str, Any], report: FilteringReport,
+) -> dict[str, Any]:
+    """What ``manifest.json`` records of a build: inputs, settings, fingerprint, totals."""
+    return {
+        "ingest": {
+            "labels": str(labels) if not isinstance(labels, pd.DataFrame) else "DataFrame",
+            "data_dir": str(data_dir),
+            "config": cfg.to_dict(),
+            "seed": int(seed),
+            "splits": split_kw,
+            "fingerprint": _fingerprint(labels, data_dir, cfg, seed, split_kw),
+            "totals": report.totals.to_dict(orient="records"),
+        }
+    }
+
+
 def build_dataset(
     labels: str | Path | pd.DataFrame,
     data_dir: str | Path,
@@ -641,20 +803,7 @@ def build_dataset(
         Bad labels (file, line, reason); with ``on_error="raise"``, the first malformed,
         missing-listed or ambiguous file (:class:`ReadError` names file and line).
     """
-    from joblib import Parallel, delayed
-    from tqdm.auto import tqdm
-
-    from .splits import make_splits
-
-    cfg = IngestConfig.from_config(config)
-    if on_error is not None:
-        cfg = IngestConfig(cfg.preprocess, on_error, cfg.required_surveys, cfg.match_by_position,
-                           cfg.match_radius_arcsec, cfg.n_jobs)
-    split_kw = {"test_fraction": 0.2, "n_folds": 5, **_splits_settings(config)}
-    if test_fraction is not None:
-        split_kw["test_fraction"] = test_fraction
-    if n_folds is not None:
-        split_kw["n_folds"] = n_folds
+    cfg, split_kw = _apply_overrides(config, on_error, test_fraction, n_folds)
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"{data_dir}: data directory not found")
@@ -662,109 +811,14 @@ def build_dataset(
     lab = read_labels(labels)
     fmap = locate_files(lab, data_dir, cfg)
     dlog = DropLog()
-    for survey, rule, oid, reason in fmap.notes:
-        dlog.note("file", rule, survey, oid, reason)
-    for survey, paths in fmap.unused.items():
-        for p in paths:
-            dlog.note("file", "unused_file", survey, None, f"file not matched to any labelled object: {p.name}",
-                      file=p)
-    tasks = []
-    for r in lab.itertuples(index=False):
-        for survey in SURVEYS:
-            key = (r.object_id, survey)
-            if key in fmap.problems:
-                msg = fmap.problems[key]
-                if cfg.on_error == "raise":
-                    raise IngestError(f"{survey} file of object {r.object_id!r}: {msg}")
-                rule = "ambiguous_files" if msg.startswith("several") else "listed_file_missing"
-                dlog.add("file", rule, survey, r.object_id, objects=1, reason=msg)
-            elif key not in fmap.files:
-                dlog.add("file", "no_file", survey, r.object_id, objects=1,
-                         reason=f"no file for survey {survey}")
-            else:
-                fa = getattr(r, "first_alert_mjd", None)
-                la = getattr(r, "last_alert_mjd", None)
-                tasks.append((r.object_id, survey, fmap.files[key], fa, la))
-    n_jobs = cfg.n_jobs if n_jobs is None else n_jobs
-    bar = tqdm(total=len(tasks), desc="ingest", unit="file", disable=not progress)
-    results: list[_FileResult] = []
-    if n_jobs == 1 or len(tasks) <= 1:
-        for t in tasks:
-            results.append(_process_file(*t, cfg))
-            bar.update()
-    else:
-        par = Parallel(n_jobs=n_jobs, return_as="generator", batch_size="auto")
-        for res in par(delayed(_process_file)(*t, cfg) for t in tasks):
-            results.append(res)
-            bar.update()
-    bar.close()
-
-    rows_read: dict[str, int] = {}
-    parts = []
-    for res in results:
-        dlog.extend(DropLog.from_records(res.records))
-        for s, n in res.rows_read.items():
-            rows_read[s] = rows_read.get(s, 0) + n
-        if res.lightcurve is not None:
-            parts.append(res.lightcurve)
-    lc = (pd.concat(parts, ignore_index=True) if parts
-          else pd.DataFrame({c: pd.Series(dtype=k if k != "str" else str)
-                             for c, k in {"object_id": "str", "survey": "str", "band": "str", "mjd": "float64",
-                                          "flux": "float64", "flux_err": "float64", "detected": "bool"}.items()}))
-    # why each light curve was removed, for the object-level reasons
-    why: dict[tuple[str, str], str] = {}
-    for rec in dlog:
-        if rec.removed and rec.objects and rec.object_id is not None:
-            why.setdefault((rec.object_id, rec.survey), f"{rec.rule} ({rec.reason})")
-    have = {s: set(lc.loc[lc["survey"] == s, "object_id"]) for s in SURVEYS}
-    keep_ids = []
-    for oid in lab["object_id"]:
-        missing_req = [s for s in cfg.required_surveys if oid not in have[s]]
-        has_any = any(oid in have[s] for s in SURVEYS)
-        if has_any and not missing_req:
-            keep_ids.append(oid)
-            continue
-        if missing_req:
-            # its other light curves are removed too: count their epochs
-            for s in SURVEYS:
-                if oid in have[s]:
-                    n = int(((lc["object_id"] == oid) & (lc["survey"] == s)).sum())
-                    dlog.add("object", "missing_required_survey", s, oid, epochs=n, objects=1,
-                             reason=f"no light curve in required survey(s) {missing_req}")
-            reason = f"no light curve in required survey(s) {missing_req}: " + "; ".join(
-                f"{s}: {why.get((oid, s), 'removed')}" for s in missing_req)
-        else:
-            reason = "no light curve left in any survey: " + "; ".join(
-                f"{s}: {why.get((oid, s), 'unknown')}" for s in SURVEYS)
-        dlog.add("object", "object_dropped", "ALL", oid, objects=1, reason=reason)
-    keep_set = set(keep_ids)
-    lc = lc[lc["object_id"].isin(keep_set)]
-    lc = lc.sort_values(["object_id", "survey", "mjd", "band"], kind="stable").reset_index(drop=True)
-    objects = lab[lab["object_id"].isin(keep_set)][["object_id", "ra", "dec", "label", "group"]].copy()
-    objects["object_id"] = objects["object_id"].astype(str)
-    objects["has_ztf"] = objects["object_id"].isin(have["ZTF"])
-    objects["has_atlas"] = objects["object_id"].isin(have["ATLAS"])
-    objects = objects.reset_index(drop=True)
+    tasks = _plan_file_tasks(lab, fmap, cfg, dlog)
+    results = _run_file_tasks(tasks, cfg, cfg.n_jobs if n_jobs is None else n_jobs, progress)
+    lc, rows_read = _collect_results(results, dlog)
+    lc, objects = _select_objects(lab, lc, cfg, dlog)
     files_found = {s: sum(1 for k in fmap.files if k[1] == s) for s in SURVEYS}
     report = _make_report(lab, dlog, rows_read, lc, objects, files_found, cfg)
-
-    splits = None
-    if len(objects):
-        try:
-            splits = make_splits(objects, seed=seed, **split_kw)
-        except ValueError as exc:
-            log.warning("no splits for this data set: %s", exc)
-    manifest = {
-        "ingest": {
-            "labels": str(labels) if not isinstance(labels, pd.DataFrame) else "DataFrame",
-            "data_dir": str(data_dir),
-            "config": cfg.to_dict(),
-            "seed": int(seed),
-            "splits": split_kw,
-            "fingerprint": _fingerprint(labels, data_dir, cfg, seed, split_kw),
-            "totals": report.totals.to_dict(orient="records"),
-        }
-    }
+    splits = _splits_or_none(objects, seed, split_kw)
+    manifest = _manifest(labels, data_dir, cfg, seed, split_kw, report)
     if len(objects) == 0:
         report.save(out)
         raise IngestError(f"{data_dir}: no object kept (see {out / REPORT_CSV})")
