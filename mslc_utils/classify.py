@@ -202,13 +202,12 @@ def gather(inputs: Inputs, model: Any, cuts: bool | None = None) -> pd.DataFrame
     if not parts:
         return pd.DataFrame(columns=list(CANONICAL_COLUMNS))
     # which input each (object, survey) came from: two inputs for one light curve is an error
-    seen: dict[tuple[str, str], int] = {}
-    for i, p in enumerate(parts):
-        for key in {(str(o), str(s)) for o, s in zip(p["object_id"], p["survey"])}:
-            if key in seen and seen[key] != i:
-                raise ValueError(f"object {key[0]!r}: {key[1]} light curve given twice (two files or tables); "
-                                 "give one file per object and survey, or distinct object ids")
-            seen[key] = i
+    keys = pd.concat([p[["object_id", "survey"]].drop_duplicates().assign(_input=i) for i, p in enumerate(parts)])
+    twice = keys.duplicated(["object_id", "survey"], keep=False)
+    if twice.any():
+        oid, survey = keys.loc[twice, ["object_id", "survey"]].iloc[0]
+        raise ValueError(f"object {oid!r}: {survey} light curve given twice (two files or tables); "
+                         "give one file per object and survey, or distinct object ids")
     return pd.concat(parts, ignore_index=True)
 
 
@@ -285,7 +284,8 @@ def classify(
     inp = load_inputs(inputs, on_error=on_error, progress=progress)
     lc = gather(inp, clf, cuts)
     ids = _objects_of(inp)
-    counts = {s: lc[lc["survey"] == s].groupby("object_id").size() for s in SURVEYS}
+    sizes = lc.groupby(["survey", "object_id"], observed=True).size()
+    counts = {s: sizes.loc[s] if s in sizes.index.get_level_values(0) else pd.Series(dtype=int) for s in SURVEYS}
     view = clf.view
     rows: list[dict[str, Any]] = []
     todo: list[str] = []
@@ -315,7 +315,9 @@ def classify(
     images: dict[str, np.ndarray] = {}
     probs = np.zeros((0, len(CLASSES)), np.float32)
     if todo:
-        ds = LightCurveImageDataset(lc, todo, None, view=view, settings=clf.render_settings())
+        # only the rows the view draws (a ZTF model never looks at ATLAS epochs)
+        rows_used = lc if view not in SURVEYS else lc[lc["survey"] == view]
+        ds = LightCurveImageDataset(rows_used, todo, None, view=view, settings=clf.render_settings())
         show = len(todo) >= 256 if progress is None else progress
         imgs = render_batch(ds, n_jobs=n_jobs, progress=show)
         if view == "multi":
