@@ -301,8 +301,10 @@ def bundle_config(run_config: Mapping[str, Any], metrics: Mapping[int, Mapping[s
 def _find_table2(run_dir: Path, profile: str | None) -> Path | None:
     from .config import repo_root
 
+    # OUT_DIR/figures (an OUT_DIR outside the repository), else figures/<profile>/ of the
+    # repository when the run is the repository's own artifacts/<profile>/<model_id>
     candidates = [run_dir.parent / "figures" / "table2.csv"]
-    if profile:
+    if profile and run_dir.resolve().parent == (repo_root() / "artifacts" / str(profile)).resolve():
         candidates.append(repo_root() / "figures" / str(profile) / "table2.csv")
     return next((p for p in candidates if p.exists()), None)
 

@@ -380,5 +380,51 @@ def drops_summary(table: pd.DataFrame) -> pd.DataFrame:
     return log.summary() if len(log) else pd.DataFrame(columns=["stage", "rule", "survey", "epochs_removed"])
 
 
-__all__ = ["classify", "load_inputs", "gather", "write_csv_atomic", "drops_summary", "Inputs",
+def figure_predictions(table: pd.DataFrame, images: Mapping[str, np.ndarray], title: str = "", top: int = 5):
+    """One row per classified object: its image(s) as the model saw them, and a bar chart of
+    its ``top`` most probable classes (coloured by group) with the group probabilities.
+
+    ``table`` and ``images`` are what ``classify(..., return_images=True)`` returns.
+    Returns the Matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    colors = {"Transient": "#d62728", "Stochastic": "#1f77b4", "Periodic": "#2ca02c"}
+    done = table[table["status"] == "classified"].reset_index(drop=True)
+    if done.empty:
+        raise ValueError("no classified object to show")
+    n_img = max(1 if images[o].ndim == 3 else images[o].shape[0] for o in done["object_id"])
+    fig, axes = plt.subplots(len(done), n_img + 1, figsize=(2.3 * n_img + 5.2, 2.3 * len(done)), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * n_img + [2.2]})
+    for r, row in done.iterrows():
+        img = images[row["object_id"]]
+        imgs = [img] if img.ndim == 3 else list(img)
+        names = ["image"] if img.ndim == 3 else ["ZTF image", "ATLAS image"]
+        for j in range(n_img):
+            ax = axes[r, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(imgs):
+                ax.imshow(imgs[j])
+                ax.set_title(f"{row['object_id']}\n{names[j]}" if j == 0 else names[j], fontsize=8)
+            else:
+                ax.axis("off")
+        p = row[list(CLASS_COLUMNS)].to_numpy(float)
+        order = np.argsort(p)[::-1][:top]
+        ax = axes[r, n_img]
+        ax.barh(range(len(order))[::-1], p[order], color=[colors[CLASS_TO_GROUP[CLASSES[i]]] for i in order])
+        ax.set_yticks(range(len(order))[::-1], [CLASSES[i] for i in order], fontsize=8)
+        ax.set_xlim(0, 1)
+        groups = ", ".join(f"{g} {row[f'p_{g}']:.2f}" for g in GROUPS)
+        note = str(row["note"]).split(" (")[0]  # the short form: "ATLAS missing: MS-SwinV2 masked path"
+        ax.set_title(f"{groups}\n{note}" if row["note"] else groups, fontsize=7)
+        ax.tick_params(axis="x", labelsize=7)
+    axes[-1, n_img].set_xlabel("probability (fold ensemble)", fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["figure_predictions", "classify", "load_inputs", "gather", "write_csv_atomic", "drops_summary", "Inputs",
            "CLASS_COLUMNS", "GROUP_COLUMNS"]
