@@ -16,15 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    DropLog,
-    LightCurveReader,
-    ReadError,
-    ReadInfo,
-    file_object_id,
-    parse_whitespace_rows,
-    read_text_lines,
-)
+from .io_canonical import (DropLog, LightCurveReader, ReadError, ReadInfo, file_object_id,
+    parse_whitespace_rows, read_text_lines)
 
 #: header of current server outputs (the layout :func:`write_atlas_fp` writes)
 ATLAS_COLUMNS: tuple[str, ...] = (

@@ -28,20 +28,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    DropLog,
-    LightCurveReader,
-    ReadError,
-    ReadInfo,
-    check_bands,
-    coerce_numeric,
-    drop_unused_bands,
-    map_bands,
-    normalize_name,
-    read_table,
-    read_text_lines,
-    resolve_object_id,
-)
+from .io_canonical import (DropLog, LightCurveReader, ReadError, ReadInfo, check_bands, coerce_numeric,
+    drop_unused_bands, map_bands, normalize_name, read_table, read_text_lines, resolve_object_id)
 from .io_ztf import zp_to_ujy_factor
 from .preprocess import LightCurveContext, Step, _num
 

@@ -30,25 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    BAND_SURVEY,
-    DropLog,
-    LightCurveReader,
-    ReadError,
-    ReadInfo,
-    check_bands,
-    coerce_numeric,
-    drop_unused_bands,
-    find_jd_column,
-    find_survey_column,
-    map_bands,
-    map_surveys,
-    parse_bool,
-    parse_time,
-    read_table,
-    resolve_columns,
-    resolve_object_id,
-)
+from .io_canonical import (BAND_SURVEY, DropLog, LightCurveReader, ReadError, ReadInfo, check_bands,
+    coerce_numeric, drop_unused_bands, find_jd_column, find_survey_column, map_bands, map_surveys,
+    parse_bool, parse_time, read_table, resolve_columns, resolve_object_id)
 
 AB_ZEROPOINT_UJY = 23.9
 LN10_OVER_2P5 = 0.4 * np.log(10.0)

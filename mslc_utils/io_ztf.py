@@ -20,15 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    DropLog,
-    LightCurveReader,
-    ReadError,
-    ReadInfo,
-    file_object_id,
-    parse_whitespace_rows,
-    read_text_lines,
-)
+from .io_canonical import (DropLog, LightCurveReader, ReadError, ReadInfo, file_object_id,
+    parse_whitespace_rows, read_text_lines)
 
 #: the 40 columns of the FPS output, in file order
 ZTF_FPS_COLUMNS: tuple[str, ...] = (

@@ -19,48 +19,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "mslc_utils" / "examples"
-TINY_SWIN = {
-    "pretrained": None,
-    "config": dict(image_size=32, patch_size=8, embed_dim=8, depths=[1, 1], num_heads=[1, 2], window_size=2),
-}
 
 
 def _ctx(tmp_path):
-    from mslc_utils.config import RunContext
+    from test_training import _tiny_ctx  # the tiny SwinV2 profile of the training tests
 
-    cfg = {
-        "profile": "quick",
-        "seed": 0,
-        "render": {"renderer": "fast", "image_size": 32, "marker_size": 1.0, "line_width": 2.0, "cache": False},
-        "swin": TINY_SWIN,
-        "training": {"learning_rate": 3e-3, "batch_size": 16, "max_epochs": 1, "patience": 2, "num_workers": 0,
-                     "preload_images": True, "mix_head_hidden": 8},
-    }
-    return RunContext("quick", cfg, None, tmp_path, tmp_path / "figures", "cpu", 0)
+    return _tiny_ctx(tmp_path)
 
 
 def _dataset():
-    """4 objects per class in both surveys (T0001 has no ATLAS epoch), 2 folds."""
-    from mslc_utils.schema import Dataset
-    from mslc_utils.splits import make_splits
-    from mslc_utils.taxonomy import CLASS_TO_GROUP, CLASSES
+    from test_training import _tiny_dataset  # 4 objects per class, T0001 without ATLAS, 2 folds
 
-    rng = np.random.default_rng(1)
-    rows, objects = [], []
-    for c, label in enumerate(CLASSES):
-        for j in range(4):
-            oid = f"T{c * 4 + j:04d}"
-            objects.append((oid, 0.0, 0.0, label, CLASS_TO_GROUP[label], True, oid != "T0001"))
-            for survey, bands in (("ZTF", "gr"), ("ATLAS", "co")):
-                if survey == "ATLAS" and oid == "T0001":
-                    continue
-                for b in bands:
-                    t = np.sort(rng.uniform(0, 100, 20))
-                    f = 100 * np.sin(2 * np.pi * t / (3 + 4 * c)) + rng.normal(0, 5, 20)
-                    rows += [(oid, survey, b, float(ti), float(fi), 5.0, True) for ti, fi in zip(t, f)]
-    lc = pd.DataFrame(rows, columns=["object_id", "survey", "band", "mjd", "flux", "flux_err", "detected"])
-    obj = pd.DataFrame(objects, columns=["object_id", "ra", "dec", "label", "group", "has_ztf", "has_atlas"])
-    return Dataset(lc, obj, make_splits(obj, seed=0, test_fraction=0.5, n_folds=2), {"n_objects": len(obj)})
+    return _tiny_dataset()
 
 
 @pytest.fixture(scope="module")
