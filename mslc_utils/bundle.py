@@ -324,6 +324,13 @@ def _table2_row(run_dir: Path | None, config: Mapping[str, Any]) -> str | None:
         rows = t[t.apply(lambda r: config["title"] in " ".join(map(str, r.values)), axis=1)]
     if rows.empty:
         return None
+    tests = [m.get("test_macro_f1") for m in config.get("fold_metrics", {}).values()]
+    if "f1_mean" in rows.columns and tests and all(t is not None for t in tests):
+        # the table must describe THIS run's folds (a table of another run would mislead)
+        if abs(float(rows["f1_mean"].iloc[0]) - 100 * float(np.mean(tests))) > 0.05:
+            return (f"`{path}` holds another run's Table 2 (its mean test macro-F1 "
+                    f"{float(rows['f1_mean'].iloc[0]):.2f} differs from this run's {100 * float(np.mean(tests)):.2f}); "
+                    "rerun notebook 06 for this run's row.")
     cells = [list(map(str, rows.columns))] + [[str(v) for v in r] for r in rows.itertuples(index=False)]
     table = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(cells[0])] + ["| " + " | ".join(r) + " |" for r in cells[1:]]
     return f"From `{path.name}` of the run:\n\n" + "\n".join(table)
