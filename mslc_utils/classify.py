@@ -61,6 +61,7 @@ class Inputs:
     formats: list[str] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     unreadable: dict[str, str] = field(default_factory=dict)  # file -> reason (on_error="skip")
+    object_ids: list[str] = field(default_factory=list)  # every object named, also by an empty file
     log: DropLog = field(default_factory=DropLog)
 
 
@@ -171,7 +172,10 @@ def load_inputs(inputs: Any, on_error: str = "raise", progress: bool | None = No
                 raise
             acc.unreadable[str(path)] = str(err)
             continue
-        acc.log.extend(read_info(lc).log)
+        info = read_info(lc)
+        acc.log.extend(info.log)
+        if info.object_id is not None:
+            acc.object_ids.append(str(info.object_id))
         acc.lightcurves.append(lc)
         acc.raw.append(True)
         acc.formats.append(fmt)
@@ -213,7 +217,7 @@ def gather(inputs: Inputs, model: Any, cuts: bool | None = None) -> pd.DataFrame
 
 def _objects_of(inputs: Inputs) -> list[str]:
     """Every object id the inputs named, in input order (also objects left without epochs)."""
-    ids: list[str] = []
+    ids: list[str] = list(inputs.object_ids)
     for lc in inputs.lightcurves:
         ids += list(pd.unique(lc["object_id"].astype(str)))
     for r in inputs.log.records:

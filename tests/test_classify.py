@@ -193,6 +193,13 @@ def test_mslc_bad_input_exits_non_zero_and_writes_nothing(bundle, tmp_path, caps
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+def test_header_only_file_gives_a_not_classified_row(bundle, tmp_path):
+    empty = tmp_path / "SN_empty.csv"
+    empty.write_text("MJD,Mag,MagErr,Filter,UL\n")
+    t = classify([empty], str(bundle)).set_index("object_id")
+    assert t.loc["SN_empty", "status"] == "not classified" and t.loc["SN_empty", "surveys"] == ""
+
+
 def test_classify_a_data_dir_like_folder_with_labels(bundle, tmp_path):
     d = tmp_path / "data"
     (d / "ztf").mkdir(parents=True)
