@@ -43,11 +43,12 @@ def trained(tmp_path_factory):
     clear_image_cache()
     train_model_folds(ctx, ds, "ms_swin_linear", folds=[0, 1], verbose=False)
     train_model_folds(ctx, ds, "swin_ztf", folds=[0], verbose=False)
+    train_model_folds(ctx, ds, "swin_stacked", folds=[0], verbose=False)
     clear_image_cache()
     return tmp, ds
 
 
-@pytest.mark.parametrize("model_id", ["ms_swin_linear", "swin_ztf"])
+@pytest.mark.parametrize("model_id", ["ms_swin_linear", "swin_ztf", "swin_stacked"])
 def test_export_load_classify_reproduces_the_fold_predictions_bitwise(trained, tmp_path, model_id):
     run, ds = trained
     out = Classifier.from_run(run / model_id).save_pretrained(tmp_path / "bundle")
@@ -92,6 +93,8 @@ def test_missing_survey_gives_a_reason_or_the_masked_path(trained):
     assert ztf.loc["T0001", "status"] == "classified"
     assert ztf.loc["T0002", "status"] == "not classified" and "needs ZTF" in ztf.loc["T0002", "note"]
     assert np.isnan(ztf.loc["T0002", list(CLASS_COLUMNS)].to_numpy(float)).all()
+    stacked = classify(ztf_only, Classifier.from_run(run / "swin_stacked")).set_index("object_id")
+    assert (stacked["status"] == "classified").all() and "drawn from ZTF only" in stacked.loc["T0001", "note"]
 
 
 # ------------------------------------------------------------------ the mslc command on files
