@@ -9,9 +9,16 @@ Formats (detected from the CONTENT when ``format`` is not given, never from the 
 ``ztf_fps``   ZTF Forced Photometry Service text output (:mod:`mslc_utils.io_ztf`)
 ``alerce_fp`` ALeRCE forced-photometry table, CSV or Parquet (:mod:`mslc_utils.io_alerce`)
 ``atlas_fp``  ATLAS forced-photometry server output (:mod:`mslc_utils.io_atlas`)
-``canonical`` canonical light-curve table, CSV or Parquet, any common column spelling
-              (:mod:`mslc_utils.io_canonical`)
+``fpbot``     fpbot / ZTF Bright Transient Survey forced photometry, CSV (:mod:`mslc_utils.io_fpbot`)
+``canonical`` canonical light-curve table, CSV, whitespace text or Parquet, any common column
+              spelling (:mod:`mslc_utils.io_canonical`)
+``mag``       light curve in AB magnitudes (``MJD Mag MagErr Filter UL``), CSV, text or
+              Parquet (:mod:`mslc_utils.io_mag`)
 ============  ===========================================================================
+
+Every reader is a :class:`~mslc_utils.io_canonical.LightCurveReader`: one scaffold (file
+check, the format's parser, :func:`~mslc_utils.io_canonical.finalize_lightcurve`), so the
+README's bad-input policy holds the same way for all of them.
 
 Every reader returns the canonical columns (``object_id, survey, band, mjd, flux, flux_err,
 detected``; flux in µJy) followed by the raw quality columns of the file, sorted by time, with
@@ -23,7 +30,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -45,19 +52,23 @@ from .io_canonical import (
     read_info,
     write_canonical,
 )
+from .io_fpbot import FPBOT_SIGNATURE, is_fpbot_table, read_fpbot
+from .io_mag import is_mag_table, read_mag
 from .io_ztf import read_ztf_fps, write_ztf_fps
 
 __all__ = [
     "FORMATS", "DropLog", "DropRecord", "IngestError", "ReadError", "ReadInfo", "detect_format",
     "read_lightcurve", "read_info", "read_ztf_fps", "read_alerce_fp", "read_atlas_fp",
-    "read_canonical", "write_ztf_fps", "write_alerce_fp", "write_atlas_fp", "write_canonical",
+    "read_canonical", "read_fpbot", "read_mag", "write_ztf_fps", "write_alerce_fp", "write_atlas_fp", "write_canonical",
 ]
 
 READERS: dict[str, Callable[..., pd.DataFrame]] = {
     "ztf_fps": read_ztf_fps,
     "alerce_fp": read_alerce_fp,
     "atlas_fp": read_atlas_fp,
+    "fpbot": read_fpbot,
     "canonical": read_canonical,
+    "mag": read_mag,
 }
 FORMATS: tuple[str, ...] = tuple(READERS)
 _SNIFF_BYTES = 65536
@@ -92,7 +103,7 @@ def detect_format(path: str | Path) -> str:
             cols = pq.read_schema(path).names
         except Exception as exc:
             raise ReadError(path, None, f"unreadable Parquet file ({exc})") from exc
-        return "alerce_fp" if _is_alerce(cols) else "canonical"
+        return _table_format(cols, path, None) or "canonical"
     with open(path, "rb") as fh:
         raw = fh.read(_SNIFF_BYTES)
     try:
@@ -118,62 +129,55 @@ def detect_format(path: str | Path) -> str:
     if "forcediffimflux" in names:
         return "ztf_fps"
     try:
-        cols = [c.strip() for c in next(csv.reader([header]))]
+        cols = [c.strip() for c in next(csv.reader([header]))] if "," in header else header.split()
     except csv.Error as exc:  # pragma: no cover - csv.reader rarely fails on one line
         raise ReadError(path, lineno + 1, f"unreadable header ({exc})") from exc
-    if _is_alerce(cols):
-        return "alerce_fp"
-    norm = {normalize_name(c) for c in cols}
-    hits = [k for k in ("mjd", "flux", "flux_err", "band")
-            if norm & {normalize_name(a) for a in COLUMN_ALIASES[k]}
-            or (k == "mjd" and norm & set(JD_ALIASES))]
-    if len(hits) < 2:
+    fmt = _table_format(cols, path, lineno + 1)
+    if fmt is None:
         raise ReadError(
             path, lineno + 1,
             f"cannot detect the format from the header {cols[:12]}: not a ZTF FPS output "
-            f"(no 'forcediffimflux'), not an ATLAS output (no '###' header), not an ALeRCE table "
-            f"(needs {sorted(ALERCE_SIGNATURE)}), not a canonical table (needs time, flux, "
-            f"flux error and band columns); pass format= explicitly",
+            f"(no 'forcediffimflux'), not an ATLAS output (no '###' header), not an fpbot table "
+            f"(needs {sorted(FPBOT_SIGNATURE)}), not an ALeRCE table (needs {sorted(ALERCE_SIGNATURE)}), "
+            f"not a canonical table (needs time, flux, flux error and band columns), not a "
+            f"magnitude table (needs time, mag, mag error and band columns); pass format= explicitly",
         )
+    return fmt
+
+
+def _table_format(cols: list[str], path: Path, lineno: int | None) -> str | None:
+    """The format of a CSV/Parquet/text table from its column names (``None``: no match)."""
+    if is_fpbot_table(cols):
+        return "fpbot"
+    if _is_alerce(cols):
+        return "alerce_fp"
+    norm = {normalize_name(c) for c in cols}
+    has_flux = bool(norm & {normalize_name(a) for a in COLUMN_ALIASES["flux"]})
+    if not has_flux and is_mag_table(cols):
+        return "mag"
+    hits = [k for k in ("mjd", "flux", "flux_err", "band")
+            if norm & {normalize_name(a) for a in COLUMN_ALIASES[k]}
+            or (k == "mjd" and norm & set(JD_ALIASES))]
     # two canonical columns or more: a canonical table, whose reader names what is missing
-    return "canonical"
+    return "canonical" if len(hits) >= 2 else None
 
 
-def read_lightcurve(
-    path: str | Path,
-    format: str | None = None,
-    object_id: str | None = None,
-    detection_snr: float = DEFAULT_DETECTION_SNR,
-) -> pd.DataFrame:
+def read_lightcurve(path: str | Path, format: str | None = None, **options: Any) -> pd.DataFrame:
     """Read one light-curve file of any supported format into the canonical table.
 
-    Parameters
-    ----------
-    path
-        The file.
-    format
-        ``"ztf_fps"``, ``"alerce_fp"``, ``"atlas_fp"`` or ``"canonical"``; detected from the
-        content by :func:`detect_format` when ``None``.
-    object_id
-        Object id of the rows; default: from the file (ALeRCE ``oid``, canonical
-        ``object_id`` column) or the file name without suffix.
-    detection_snr
-        Signal-to-noise ratio of a detection when the file has no detection flag.
+    ``format`` is one of :data:`FORMATS` (detected from the content by :func:`detect_format`
+    when ``None``); ``options`` go to the format's reader: ``object_id`` (default: from the
+    file, else its name), ``detection_snr`` (signal-to-noise of a detection when the file
+    has no detection flag), ``survey`` (canonical tables without a survey column).
 
-    Returns
-    -------
-    The canonical light-curve table plus the raw quality columns; ``read_info(df)`` gives the
-    rows read and the rows dropped at read time (ZTF i band, ATLAS filters other than c/o).
-
-    Raises
-    ------
-    ReadError
-        (a ``ValueError``) naming the file, line and reason for malformed input.
+    Returns the canonical light-curve table plus the raw quality columns; ``read_info(df)``
+    gives the rows read and the rows dropped at read time (ZTF i band, ATLAS filters other
+    than c/o, upper limits, other facilities). Raises :class:`ReadError` (a ``ValueError``)
+    naming the file, line and reason for malformed input, ``FileNotFoundError`` for a
+    missing file.
     """
     if format is None:
         format = detect_format(path)
     if format not in READERS:
         raise ValueError(f"unknown format {format!r}; expected one of {list(FORMATS)}")
-    if not Path(path).is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    return READERS[format](path, object_id=object_id, detection_snr=detection_snr)
+    return READERS[format](path, **options)

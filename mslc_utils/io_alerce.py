@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from .io_canonical import (
-    DEFAULT_DETECTION_SNR,
     DropLog,
+    LightCurveReader,
     ReadError,
     ReadInfo,
     coerce_numeric,
-    finalize_lightcurve,
     normalize_name,
     read_table,
     resolve_object_id,
@@ -55,35 +54,16 @@ def _parse_isdiffpos(s: pd.Series, path: Path, lines: np.ndarray, kind: str) -> 
     return out.to_numpy(float)
 
 
-def read_alerce_fp(
-    path: str | Path,
-    object_id: str | None = None,
-    detection_snr: float = DEFAULT_DETECTION_SNR,
-) -> pd.DataFrame:
-    """Read an ALeRCE forced-photometry table (CSV or Parquet) into the canonical table.
+def _parse_alerce_fp(path: Path, object_id: str | None) -> tuple[pd.DataFrame, ReadInfo]:
+    """Read an ALeRCE forced-photometry table (CSV or Parquet, decided by content).
 
-    Parameters
-    ----------
-    path
-        CSV or Parquet file (decided by content) with at least ``mjd, fid, mag, e_mag,
-        isdiffpos`` (column names compared case-insensitively).
-    object_id
-        Object id; default: the ``oid`` column (one value), else the file stem. When given
-        and the file holds several ``oid``, only that object's rows are read.
-    detection_snr
-        ``detected`` is ``|flux| / flux_err >= detection_snr``.
-
-    Returns
-    -------
-    The canonical columns (survey ``ZTF``), then the raw columns (``procstatus`` as a string).
-
-    Raises
-    ------
-    ReadError
-        Missing columns, non-numeric values, an unknown ``fid`` or ``isdiffpos`` value, several
-        objects without ``object_id`` (naming the file and line, or row for Parquet).
+    Needs ``mjd, fid, mag, e_mag, isdiffpos`` (names compared case-insensitively); survey
+    ``ZTF``, then the raw columns (``procstatus`` as a string). The object id defaults to the
+    ``oid`` column (one value), else the file stem; with ``object_id`` given and several
+    ``oid`` in the file, only that object's rows are read. Bad input (:class:`ReadError`):
+    missing columns, non-numeric values, an unknown ``fid`` or ``isdiffpos`` value, several
+    objects without ``object_id`` (naming the file and line, or row for Parquet).
     """
-    path = Path(path)
     df, lines, kind = read_table(path)
     by_norm = {normalize_name(c): c for c in df.columns}
     rename = {by_norm[normalize_name(c)]: c for c in (*ALERCE_REQUIRED, "oid", "procstatus")
@@ -125,7 +105,10 @@ def read_alerce_fp(
         object_id=oid, survey="ZTF", band=band.to_numpy(), mjd=df["mjd"].to_numpy(float),
         flux=flux, flux_err=flux_err,
     )
-    return finalize_lightcurve(df, info, detection_snr)
+    return df, info
+
+
+read_alerce_fp = LightCurveReader("alerce_fp", _parse_alerce_fp)
 
 
 def write_alerce_fp(lc: pd.DataFrame, path: str | Path, oid: str | None = None) -> Path:

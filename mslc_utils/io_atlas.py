@@ -16,17 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    DEFAULT_DETECTION_SNR,
-    DropLog,
-    ReadError,
-    ReadInfo,
-    check_field_counts,
-    coerce_numeric,
-    finalize_lightcurve,
-    read_text_lines,
-    text_buffer,
-)
+from .io_canonical import (DropLog, LightCurveReader, ReadError, ReadInfo, file_object_id,
+    parse_whitespace_rows, read_text_lines)
 
 #: header of current server outputs (the layout :func:`write_atlas_fp` writes)
 ATLAS_COLUMNS: tuple[str, ...] = (
@@ -55,34 +46,15 @@ def _header(lines: list[str], path: Path) -> tuple[int, list[str]]:
                                 "forced-photometry output")
 
 
-def read_atlas_fp(
-    path: str | Path,
-    object_id: str | None = None,
-    detection_snr: float = DEFAULT_DETECTION_SNR,
-) -> pd.DataFrame:
-    """Read one ATLAS forced-photometry server output into the canonical table.
+def _parse_atlas_fp(path: Path, object_id: str | None) -> tuple[pd.DataFrame, ReadInfo]:
+    """Read one ATLAS forced-photometry server output (``###`` header, whitespace-separated rows).
 
-    Parameters
-    ----------
-    path
-        The server's text output (``###`` header line, whitespace-separated rows).
-    object_id
-        Object id of the rows; default: the file name without suffix.
-    detection_snr
-        ``detected`` is ``|flux| / flux_err >= detection_snr``.
-
-    Returns
-    -------
-    The canonical columns (survey ``ATLAS``, bands ``c``/``o``), then the other raw columns
-    under their server names (``err``, ``chi/N``, ``Sky``, ``mag5sig``, ``Obs`` ...).
-
-    Raises
-    ------
-    ReadError
-        Empty file, no ``###`` header, a missing required column (``MJD, uJy, duJy, F``), a
-        row with a wrong number of values or a non-numeric value (naming file and line).
+    Survey ``ATLAS``, bands ``c``/``o``, then the other raw columns under their server names
+    (``err``, ``chi/N``, ``Sky``, ``mag5sig``, ``Obs`` ...). Other filters are counted and
+    dropped (``atlas_filter``). Bad input (:class:`ReadError`): empty file, no ``###`` header,
+    a missing required column (``MJD, uJy, duJy, F``), a row with a wrong number of values or
+    a non-numeric value.
     """
-    path = Path(path)
     lines = read_text_lines(path)
     h, columns = _header(lines, path)
     if len(set(columns)) != len(columns):
@@ -91,18 +63,9 @@ def read_atlas_fp(
     if missing:
         raise ReadError(path, h + 1, f"missing required column(s) {missing} in the '###' header "
                                      f"(found {columns})")
-    body = [(i + 1, ln) for i, ln in enumerate(lines[h + 1:], h + 1)
-            if ln.strip() and not ln.lstrip().startswith("#")]
-    line_numbers = np.array([n for n, _ in body], dtype=np.int64)
-    data_lines = [ln for _, ln in body]
-    check_field_counts(data_lines, len(columns), line_numbers, path, split_whitespace=True)
-    oid = str(object_id) if object_id is not None else path.name.split(".")[0]
-    if data_lines:
-        df = pd.read_csv(text_buffer(data_lines), sep=r"\s+", header=None, names=columns,
-                         dtype={c: str for c in ATLAS_STRING_COLUMNS if c in columns})
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype=str if c in ATLAS_STRING_COLUMNS else float) for c in columns})
-    coerce_numeric(df, [c for c in columns if c in ATLAS_NUMERIC_COLUMNS], line_numbers, path)
+    df, _ = parse_whitespace_rows(lines, h, columns, path, string_columns=ATLAS_STRING_COLUMNS,
+                                  numeric_columns=ATLAS_NUMERIC_COLUMNS)
+    oid = file_object_id(path, object_id)
     info = ReadInfo(str(path), "atlas_fp", oid, {"ATLAS": len(df)}, DropLog())
     filt = df["F"].astype(str).str.strip()
     other = ~filt.isin(ATLAS_BANDS).to_numpy()
@@ -115,8 +78,10 @@ def read_atlas_fp(
         "object_id": oid, "survey": "ATLAS", "band": filt.to_numpy(), "mjd": df["MJD"].to_numpy(float),
         "flux": df["uJy"].to_numpy(float), "flux_err": df["duJy"].to_numpy(float),
     }, index=df.index)
-    df = pd.concat([canon, df.drop(columns=["MJD", "uJy", "duJy", "F"])], axis=1)
-    return finalize_lightcurve(df, info, detection_snr)
+    return pd.concat([canon, df.drop(columns=["MJD", "uJy", "duJy", "F"])], axis=1), info
+
+
+read_atlas_fp = LightCurveReader("atlas_fp", _parse_atlas_fp)
 
 
 def write_atlas_fp(lc: pd.DataFrame, path: str | Path, ra: float = 0.0, dec: float = 0.0) -> Path:

@@ -20,17 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .io_canonical import (
-    DEFAULT_DETECTION_SNR,
-    DropLog,
-    ReadError,
-    ReadInfo,
-    check_field_counts,
-    coerce_numeric,
-    finalize_lightcurve,
-    read_text_lines,
-    text_buffer,
-)
+from .io_canonical import (DropLog, LightCurveReader, ReadError, ReadInfo, file_object_id,
+    parse_whitespace_rows, read_text_lines)
 
 #: the 40 columns of the FPS output, in file order
 ZTF_FPS_COLUMNS: tuple[str, ...] = (
@@ -84,37 +75,15 @@ def _header_index(lines: list[str], path: Path) -> int:
     raise ReadError(path, None, "no column-name line (only '#' comments): not a ZTF FPS light curve")
 
 
-def read_ztf_fps(
-    path: str | Path,
-    object_id: str | None = None,
-    detection_snr: float = DEFAULT_DETECTION_SNR,
-) -> pd.DataFrame:
-    """Read one ZTF Forced Photometry Service light curve into the canonical table.
+def _parse_ztf_fps(path: Path, object_id: str | None) -> tuple[pd.DataFrame, ReadInfo]:
+    """Read one ZTF Forced Photometry Service light curve (``forcedphotometry_req*_lc.txt``).
 
-    Parameters
-    ----------
-    path
-        A ``forcedphotometry_req*_lc.txt`` file.
-    object_id
-        Object id of the rows; default: the file name without suffix.
-    detection_snr
-        ``detected`` is ``|flux| / flux_err >= detection_snr``.
-
-    Returns
-    -------
-    The canonical columns (survey ``ZTF``, bands ``g``/``r``), then every raw FPS column but
-    ``filter`` (``procstatus`` as a string, the others as float; ``null`` -> NaN). The
-    :class:`~mslc_utils.io_canonical.ReadInfo` in ``df.attrs["mslc_read"]`` counts the rows
-    read and the ``ZTF_i`` rows dropped; ``meta`` holds the requested RA/Dec.
-
-    Raises
-    ------
-    ReadError
-        Empty file, no column-name line, a missing required column, a row with a wrong number
-        of values, a non-numeric value in a numeric column, or an unknown filter (naming the
-        file and line).
+    Survey ``ZTF``, bands ``g``/``r``; every raw FPS column but ``filter`` follows the canonical
+    ones (``procstatus`` as a string, the others as float; ``null`` -> NaN). ``ZTF_i`` rows are
+    counted and dropped (``ztf_i_band``); the info's ``meta`` holds the requested RA/Dec.
+    Bad input (:class:`ReadError`): empty file, no column-name line, a missing required
+    column, a row with a wrong number of values, a non-numeric value, an unknown filter.
     """
-    path = Path(path)
     lines = read_text_lines(path)
     h = _header_index(lines, path)
     columns = [c.strip() for c in lines[h].split(",") if c.strip()]
@@ -125,22 +94,8 @@ def read_ztf_fps(
     missing = [c for c in ZTF_FPS_REQUIRED if c not in columns]
     if missing:
         raise ReadError(path, h + 1, f"missing required column(s) {missing} in the column-name line")
-    body = [(i + 1, ln) for i, ln in enumerate(lines[h + 1:], h + 1)
-            if ln.strip() and not ln.lstrip().startswith("#")]
-    line_numbers = np.array([n for n, _ in body], dtype=np.int64)
-    data_lines = [ln for _, ln in body]
-    check_field_counts(data_lines, len(columns), line_numbers, path, split_whitespace=True)
-    oid = str(object_id) if object_id is not None else path.name.split(".")[0]
-    if data_lines:
-        df = pd.read_csv(
-            text_buffer(data_lines), sep=r"\s+", header=None, names=columns,
-            dtype={c: str for c in ZTF_FPS_STRING_COLUMNS if c in columns},
-            na_values=["null"], keep_default_na=True,
-        )
-    else:
-        df = pd.DataFrame({c: pd.Series(dtype=str if c in ZTF_FPS_STRING_COLUMNS else float)
-                           for c in columns})
-    coerce_numeric(df, [c for c in columns if c not in ZTF_FPS_STRING_COLUMNS], line_numbers, path)
+    df, line_numbers = parse_whitespace_rows(lines, h, columns, path, string_columns=ZTF_FPS_STRING_COLUMNS)
+    oid = file_object_id(path, object_id)
     info = ReadInfo(str(path), "ztf_fps", oid, {"ZTF": len(df)}, DropLog(), read_ztf_fps_header(path))
 
     filt = df["filter"].astype(str).str.strip()
@@ -169,8 +124,10 @@ def read_ztf_fps(
         "object_id": oid, "survey": "ZTF", "band": filt.map(ZTF_FILTER_TO_BAND).to_numpy(),
         "mjd": df["jd"].to_numpy(float) - 2400000.5, "flux": flux * factor, "flux_err": ferr * factor,
     }, index=df.index)
-    df = pd.concat([canon, df.drop(columns=["filter"])], axis=1)
-    return finalize_lightcurve(df, info, detection_snr)
+    return pd.concat([canon, df.drop(columns=["filter"])], axis=1), info
+
+
+read_ztf_fps = LightCurveReader("ztf_fps", _parse_ztf_fps)
 
 
 def write_ztf_fps(

@@ -65,3 +65,59 @@ def label_to_index(labels) -> "list[int]":
             raise KeyError(f"unknown class label {lab!r}; known labels: {', '.join(CLASSES)}")
         out.append(CLASS_TO_INDEX[lab])
     return out
+
+
+# Labels as surveys, brokers and the Transient Name Server write them -> classes of Table 1.
+# Compared after normalize_label (lower case, no spaces, hyphens, underscores or dots), so
+# "SN Ia", "SN_Ia", "sn ia" and "SNIa" are one key. Subtypes go to their parent class, as in
+# the ALeRCE taxonomy the paper uses (SESN = stripped-envelope: Ib, Ic, Ic-BL, IIb, Ibn, Icn).
+LABEL_ALIASES: dict[str, str] = {
+    **{k: "SNIa" for k in ("SN Ia", "SN Ia-91T-like", "SN Ia-91bg-like", "SN Ia-pec", "SN Ia-CSM",
+                           "SN Ia-SC", "SN Iax[02cx-like]", "SN Iax", "Ia", "SNe Ia")},
+    **{k: "SESN" for k in ("SN Ib", "SN Ic", "SN Ic-BL", "SN Ib/c", "SN Ibc", "SN IIb", "SN Ibn",
+                           "SN Icn", "SN Ib-pec", "SN Ic-pec", "SN Ib-Ca-rich", "Ibc", "Ib", "Ic")},
+    **{k: "SNII" for k in ("SN II", "SN IIP", "SN II-P", "SN IIL", "SN II-L", "SN II-pec", "II")},
+    **{k: "SNIIn" for k in ("SN IIn", "SN IIn-pec", "IIn")},
+    **{k: "SLSN" for k in ("SLSN-I", "SLSN-II", "SLSN-R", "SLSN I", "SLSN II", "SLSNe")},
+    **{k: "TDE" for k in ("TDE-H", "TDE-He", "TDE-H-He", "TDE-featureless", "Tidal Disruption Event")},
+    **{k: "CV/Nova" for k in ("CV", "Nova", "Dwarf Nova", "Cataclysmic Variable", "CV Nova")},
+    **{k: "Microlensing" for k in ("ulens", "Microlens", "Microlensing Event")},
+    **{k: "EB/EW" for k in ("EW", "EB", "W UMa")},
+    **{k: "Periodic-Other" for k in ("Periodic Other", "Periodic")},
+    **{k: "RRLab" for k in ("RRab", "RR Lyrae ab", "RRL ab")},
+    **{k: "RRLc" for k in ("RRc", "RR Lyrae c", "RRL c")},
+    **{k: "CEP" for k in ("Cepheid", "DCEP", "Classical Cepheid")},
+    **{k: "DSCT" for k in ("Delta Scuti", "delta Sct", "HADS")},
+    **{k: "LPV" for k in ("Mira", "SR", "Long Period Variable")},
+    **{k: "RSCVn" for k in ("RS CVn",)},
+    **{k: "QSO" for k in ("Quasar",)},
+    **{k: "Blazar" for k in ("BL Lac", "FSRQ")},
+    **{k: "YSO" for k in ("Young Stellar Object", "T Tauri")},
+}
+
+
+def normalize_label(label: str) -> str:
+    """Lower case without spaces, hyphens, underscores, dots or slashes (the alias key)."""
+    return "".join(ch for ch in str(label).strip().lower() if ch not in " -_./")
+
+
+_ALIAS_INDEX: dict[str, str] = {
+    **{normalize_label(k): v for k, v in LABEL_ALIASES.items()},
+    **{normalize_label(c): c for c in CLASSES},
+}
+
+
+def canonical_label(label: str) -> str:
+    """The Table 1 class of a label written as surveys or TNS write it (:data:`LABEL_ALIASES`).
+
+    ``"SN Ia"`` -> ``"SNIa"``, ``"SN Ic-BL"`` -> ``"SESN"``, ``"SN IIn"`` -> ``"SNIIn"``,
+    ``"TDE"`` -> ``"TDE"``. Raises ``KeyError`` naming the closest classes for anything else.
+    """
+    key = normalize_label(label)
+    if key in _ALIAS_INDEX:
+        return _ALIAS_INDEX[key]
+    import difflib
+
+    close = difflib.get_close_matches(key, list(_ALIAS_INDEX), n=3)
+    hint = f"; closest: {', '.join(sorted({_ALIAS_INDEX[c] for c in close}))}" if close else ""
+    raise KeyError(f"label {label!r} is not a class of Table 1 nor a known alias{hint}")
