@@ -163,7 +163,7 @@ def pipeline(cfg: dict, n_objects: int, workers: int, device: str, out: Path) ->
     from mslc_utils.data import get_dataset
 
     cfg = copy.deepcopy(cfg)
-    cfg["data"].update(n_objects=n_objects, min_per_class=max(7, n_objects // 500))
+    cfg["data"].update(n_objects=n_objects, min_per_class=12)  # >= 10 per class: 20 % test and 5 folds
     cfg["training"].update(max_epochs=1, num_workers=workers, preload_images=False)
     cfg["render"]["cache"] = True
     result: dict[str, float] = {}

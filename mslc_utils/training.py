@@ -32,8 +32,14 @@ Generic API (used by the SwinV2 models here and by ATAT in :mod:`mslc_utils.atat
 
 SwinV2 driver: :func:`train_model_folds` ``(ctx, dataset, model_id, folds=None, force=False)``.
 
-Distributed runs (``torchrun`` / ``accelerate launch``): the Trainer handles DDP; only the
-main process writes artifacts and predicts, the others wait for it.
+Speed options (same mathematics; ``docs/gpu-speed.md``): :func:`compile_model` (``training.compile``),
+fused Adam (``training.fused_adam``), ``eval_batch_size``, ``prefetch_factor``, and
+:func:`prerender_view` (the image cache filled on all cores before the first epoch).
+
+Distributed runs (``torchrun -m mslc_utils.train_folds``, :mod:`mslc_utils.train_folds`): the
+Trainer handles DDP, each process takes ``batch_size / N`` of every batch
+(:func:`per_process_batch`); only the main process writes artifacts and predicts (every
+object once), the others wait for it.
 """
 from __future__ import annotations
 

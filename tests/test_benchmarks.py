@@ -65,7 +65,7 @@ def test_paper_runtime_estimate_takes_the_gpu_benchmark_figures(tmp_path, capsys
 
 def test_gpu_benchmark_runs_on_the_cpu_with_tiny_settings(tmp_path, capsys) -> None:
     bench = _load("bench_swin_gpu")
-    bench.main(["--tiny", "--device", "cpu", "--steps", "1", "--objects", "147", "--skip", "compile",
+    bench.main(["--tiny", "--device", "cpu", "--steps", "1", "--objects", "252", "--skip", "compile",
                 "--json", str(tmp_path / "cpu.json")])
     out = capsys.readouterr().out
     figures = json.loads((tmp_path / "cpu.json").read_text())
