@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     training = cfg["training"]
     steps = args.steps or (3 if args.tiny else 20)
     if args.tiny:
-        training.update(batch_size=16, eval_batch_size=32)
+        training.update(batch_size=16, eval_batch_size=32, num_workers=2)
     name = torch.cuda.get_device_name() if device == "cuda" else "CPU"
     print(f"device {device} ({name}), torch {torch.__version__}; SwinV2 {'small 64 px' if args.tiny else 'Tiny 256 px'}, "
           f"batch {training['batch_size']}, eval batch {training.get('eval_batch_size')}", flush=True)
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if "pipeline" not in skip:
             print("2. pipeline: one epoch of swin_ztf fold 0 through train_model_folds")
-            workers = args.workers if args.workers is not None else (2 if args.tiny else int(training["num_workers"]))
+            workers = args.workers if args.workers is not None else int(training["num_workers"])
             figures["pipeline_s"] = pipeline(cfg, args.objects or (300 if args.tiny else 6000), workers, device, tmp / "run")
         if "determinism" not in skip:
             st = TrainSettings.from_config(dict(training, max_epochs=2, learning_rate=1e-4), seed=0, device=device,
