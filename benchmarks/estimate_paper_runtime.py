@@ -2,12 +2,18 @@
 
     python benchmarks/estimate_paper_runtime.py                       # the README's table
     python benchmarks/estimate_paper_runtime.py --epochs 30 --swin 600 1900
+    python benchmarks/estimate_paper_runtime.py --bench-json gpu.json   # figures of bench_swin_gpu.py
 
 Every number in the default arguments is a measurement (see the README's *Benchmarks*), except
 two assumptions, printed with the table: the number of epochs each fold trains before early
 stopping ends it (the paper does not report it; ``--epochs``), and ATAT's GPU throughput, which
 was measured on the CPU only and is scaled here by the measured SwinV2 GPU/CPU speed-up
 (``--atat`` to give measured values instead).
+
+Where the SwinV2 figures come from is printed with the table: the defaults were measured on
+one H100 with the eager path (an earlier session, ``bench_swin_gpu.py``); ``--bench-json``
+takes the figures of a ``bench_swin_gpu.py --json`` run instead (the compiled step when it
+was measured, else the eager one; the device is named), overriding ``--swin``/``--ms-swin``.
 
 Per fold: ``epochs × (train objects / training rate + validation objects / inference rate)``
 plus one prediction pass over the train, validation and test objects (embeddings and
@@ -36,6 +42,19 @@ def fold_seconds(n_train: int, n_val: int, n_test: int, epochs: int, rates: Rate
     return epochs * per_epoch + final_predictions
 
 
+def rates_from_bench(path: str) -> tuple[Rates, Rates, str]:
+    """(SwinV2, MS-SwinV2) objects/s and a provenance label from ``bench_swin_gpu.py --json``."""
+    import json
+
+    figures = json.loads(open(path).read())
+    steps = figures.get("steps") or {}
+    if "swin_ztf" not in steps or "ms_swin_linear" not in steps:
+        raise SystemExit(f"{path}: no step figures of swin_ztf and ms_swin_linear (bench_swin_gpu.py --json)")
+    mode = "compiled" if "compiled" in steps["swin_ztf"] and "compiled" in steps["ms_swin_linear"] else "eager"
+    swin, ms = (Rates(steps[m][mode]["train"], steps[m][mode]["infer"]) for m in ("swin_ztf", "ms_swin_linear"))
+    return swin, ms, f"measured on {figures.get('device', '?')}, {mode} ({path})"
+
+
 def hms(seconds: float) -> str:
     minutes = seconds / 60
     return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
@@ -48,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--test-fraction", type=float, default=0.2)
     ap.add_argument("--epochs", type=int, default=20, help="ASSUMED epochs per fold (early stopping, patience 5)")
     ap.add_argument("--swin", type=float, nargs=2, default=(515, 1631), metavar=("TRAIN", "INFER"),
-                    help="SwinV2-Tiny objects/s on the GPU (bench_swin_gpu.py, H100, bf16, batch 64)")
+                    help="SwinV2-Tiny objects/s on the GPU (bench_swin_gpu.py, H100, bf16, batch 64, eager)")
+    ap.add_argument("--bench-json", default=None, help="take the SwinV2 figures from bench_swin_gpu.py --json")
     ap.add_argument("--ms-swin", type=float, nargs=2, default=(329, 944), metavar=("TRAIN", "INFER"),
                     help="MS-SwinV2 objects/s on the GPU (two images per object)")
     ap.add_argument("--swin-cpu", type=float, nargs=2, default=(1.8, 7.6), metavar=("TRAIN", "INFER"),
@@ -70,10 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     n_val = round(n_trainval / args.folds)
     n_train = n_trainval - n_val
     swin, ms = Rates(*args.swin), Rates(*args.ms_swin)
+    source = "measured on one H100, eager path (earlier session); default arguments"
+    if args.bench_json:
+        swin, ms, source = rates_from_bench(args.bench_json)
+    elif [tuple(args.swin), tuple(args.ms_swin)] != [(515, 1631), (329, 944)]:
+        source = "given on the command line"
     if args.atat:
         atat, atat_note = Rates(*args.atat), "measured"
     else:
-        atat = Rates(args.atat_cpu[0] * args.swin[0] / args.swin_cpu[0], args.atat_cpu[1] * args.swin[1] / args.swin_cpu[1])
+        atat = Rates(args.atat_cpu[0] * swin.train / args.swin_cpu[0], args.atat_cpu[1] * swin.infer / args.swin_cpu[1])
         atat_note = "ASSUMED: CPU-measured rate x SwinV2's measured GPU/CPU speed-up"
     windows = {s: math.ceil(n / args.window) for s, n in zip(("ZTF", "ATLAS"), args.median_length)}
 
@@ -99,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print(f"{args.objects:,} objects: {n_train:,} train / {n_val:,} validation per fold, {n_test:,} test; "
           f"{args.folds} folds; ASSUMED {args.epochs} epochs per fold")
-    print(f"SwinV2 {swin.train:g}/{swin.infer:g}, MS-SwinV2 {ms.train:g}/{ms.infer:g} objects/s (train/infer); "
+    print(f"SwinV2 {swin.train:g}/{swin.infer:g}, MS-SwinV2 {ms.train:g}/{ms.infer:g} objects/s (train/infer; {source}); "
           f"ATAT {atat.train:,.0f}/{atat.infer:,.0f} windows/s ({atat_note}); windows per object "
           f"ZTF {windows['ZTF']}, ATLAS {windows['ATLAS']}")
     print(f"{'notebook':<30} {'estimate':>9}  breakdown")

@@ -28,10 +28,13 @@ Labels never come from rendering: :attr:`LightCurveImageDataset.labels` is an in
 filled at construction (Table 1 order), so class counts and sampler weights
 (:meth:`~LightCurveImageDataset.sample_weights`) cost nothing.
 
-Optional on-disk cache (``cache_dir``): one ``.npy`` (H x W x 3 uint8) per object and band set
-under ``<cache_dir>/<settings digest>/<bands>/``, named by the object id and a hash of the
-object's data in those bands, so a change of settings or of the data never returns a stale
-image. Writes are atomic (safe with several workers).
+A dataset is built in named steps: :func:`group_lightcurves` (flat arrays,
+:class:`GroupedLightCurves`), then the optional on-disk :class:`ImageCache` (``cache_dir``):
+one ``.npy`` (H x W x 3 uint8) per object and band set under
+``<cache_dir>/<settings digest>/<bands>/``, named by the object id and a hash of the object's
+data in those bands, so a change of settings or of the data never returns a stale image.
+Writes are atomic (safe with several workers). :func:`fill_cache` renders every missing image
+of a dataset in parallel before training, so that epochs only read files.
 
 :func:`render_batch` renders many items in parallel (joblib, a tqdm progress bar) into one
 array; the result does not depend on the number of jobs.
@@ -76,6 +79,118 @@ def _as_label_indices(labels: Sequence[Any], n: int) -> np.ndarray:
     if n and (y.min() < 0 or y.max() >= N_CLASSES):
         raise ValueError(f"labels: indices must lie in [0, {N_CLASSES}), got [{y.min()}, {y.max()}]")
     return y
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupedLightCurves:
+    """Step 1 of a dataset: the light curves of its objects as flat arrays.
+
+    ``t``, ``f``, ``e`` (time, flux, error) are sorted by (object, band, time);
+    ``slices[i, b]`` is the ``[start, end)`` range of object ``i`` in band ``b`` (columns in
+    :data:`~mslc_utils.render.BAND_ORDER`). Built once by :func:`group_lightcurves`, so that
+    an item only slices arrays: no pandas in the data loader, cheap to pickle into workers.
+    """
+
+    t: np.ndarray
+    f: np.ndarray
+    e: np.ndarray
+    slices: np.ndarray  # n_objects x n_bands x 2 (int64)
+
+    @property
+    def n_epochs(self) -> np.ndarray:
+        """Epochs per object and band (n_objects x n_bands)."""
+        return self.slices[..., 1] - self.slices[..., 0]
+
+    def band_data(self, i: int, bands: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Object ``i``'s (time, flux, error) per band that has epochs (views, sorted by time)."""
+        out = {}
+        for b in bands:
+            s, e = self.slices[i, _BAND_INDEX[b]]
+            if e > s:
+                out[b] = (self.t[s:e], self.f[s:e], self.e[s:e])
+        return out
+
+
+def group_lightcurves(lightcurves: pd.DataFrame, object_ids: Sequence[str]) -> GroupedLightCurves:
+    """Group the canonical long table by (object in ``object_ids`` order, band, time); rows of
+    other objects are ignored. Raises ``ValueError`` for a missing column or an unknown band."""
+    missing = [c for c in ("object_id", "band", "mjd", "flux", "flux_err") if c not in lightcurves.columns]
+    if missing:
+        raise ValueError(f"lightcurves: missing column(s) {missing}")
+    n = len(object_ids)
+    # position of each row's object in object_ids, -1 for rows of other objects
+    obj_code = pd.Index(object_ids).get_indexer(lightcurves["object_id"].astype(str)).astype(np.int64)
+    keep = obj_code >= 0
+    bands = lightcurves["band"].to_numpy().astype(str)[keep]
+    unknown = sorted(set(bands) - set(BAND_ORDER))
+    if unknown:
+        raise ValueError(f"lightcurves: unknown band(s) {unknown}; known bands are {list(BAND_ORDER)}")
+    band_code = np.zeros(bands.shape, dtype=np.int64)
+    for b, i in _BAND_INDEX.items():
+        band_code[bands == b] = i
+    obj_code = obj_code[keep]
+    t = lightcurves["mjd"].to_numpy(dtype=np.float64)[keep]
+    f = lightcurves["flux"].to_numpy(dtype=np.float64)[keep]
+    e = lightcurves["flux_err"].to_numpy(dtype=np.float64)[keep]
+    order = np.lexsort((t, band_code, obj_code))
+    key = (obj_code * len(BAND_ORDER) + band_code)[order]
+    grid = np.arange(n * len(BAND_ORDER), dtype=np.int64)
+    starts = np.searchsorted(key, grid, side="left")
+    ends = np.searchsorted(key, grid, side="right")
+    return GroupedLightCurves(
+        t=np.ascontiguousarray(t[order]),
+        f=np.ascontiguousarray(f[order]),
+        e=np.ascontiguousarray(e[order]),
+        slices=np.stack([starts, ends], axis=-1).reshape(n, len(BAND_ORDER), 2),
+    )
+
+
+class ImageCache:
+    """Step 2 of a dataset (optional): rendered images on disk, one ``.npy`` (H x W x 3 uint8)
+    per object and band set under ``<root>/<settings digest>/<bands>/``, named by the object id
+    and a hash of the object's data in those bands (a change of settings or of the data never
+    returns a stale image). Writes are atomic: concurrent workers never see a partial file."""
+
+    def __init__(self, root: str | os.PathLike, settings_digest: str, image_size: int) -> None:
+        self.root = Path(root)
+        self.settings_digest = settings_digest
+        self.image_size = int(image_size)
+
+    def path(self, object_id: str, bands: Sequence[str], data: dict) -> Path:
+        """Where the image of ``object_id`` drawn from ``data`` in ``bands`` is cached."""
+        h = hashlib.blake2b(digest_size=10)
+        for b in bands:
+            h.update(b.encode())
+            if b in data:
+                for a in data[b]:
+                    h.update(np.ascontiguousarray(a).tobytes())
+            h.update(b"|")
+        name = f"{_SAFE.sub('_', object_id)[:80]}-{h.hexdigest()}.npy"
+        return self.root / self.settings_digest / "".join(bands) / name
+
+    def load(self, path: Path) -> np.ndarray | None:
+        """The cached image, or ``None`` if absent or of the wrong shape/dtype (logged)."""
+        if not path.exists():
+            return None
+        img = np.load(path, allow_pickle=False)
+        if img.shape == (self.image_size, self.image_size, 3) and img.dtype == np.uint8:
+            return img
+        log.warning("%s: unexpected cached array %s %s, re-rendering", path, img.shape, img.dtype)
+        return None
+
+    @staticmethod
+    def save(path: Path, img: np.ndarray) -> None:
+        """Write ``img`` to ``path`` atomically (a temporary file, then ``os.replace``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.save(fh, img, allow_pickle=False)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
 
 
 class LightCurveImageDataset(torch.utils.data.Dataset):
@@ -129,44 +244,18 @@ class LightCurveImageDataset(torch.utils.data.Dataset):
             raise ValueError("object_ids: duplicated object id(s)")
         n = len(self.object_ids)
         self.labels: np.ndarray | None = None if labels is None else _as_label_indices(labels, n)
-        self._group(lightcurves)
+        self.grouped = group_lightcurves(lightcurves, self.object_ids)
+        #: epochs per object and band (columns in :data:`~mslc_utils.render.BAND_ORDER`)
+        self.n_epochs: np.ndarray = self.grouped.n_epochs
+        self.cache: ImageCache | None = None
+        if self.cache_dir is not None:
+            digest = dataclasses.replace(self.settings, renderer=self.renderer).digest()
+            self.cache = ImageCache(self.cache_dir, digest, self.settings.image_size)
         self._log_missing()
         if self.renderer == "fast":
             warm_up(self.settings)  # compile here, not in every DataLoader worker
 
-    # ------------------------------------------------------------------ construction
-    def _group(self, lightcurves: pd.DataFrame) -> None:
-        """Flat arrays sorted by (object, band, time) and a [object, band] -> slice index."""
-        missing = [c for c in ("object_id", "band", "mjd", "flux", "flux_err") if c not in lightcurves.columns]
-        if missing:
-            raise ValueError(f"lightcurves: missing column(s) {missing}")
-        n = len(self.object_ids)
-        # position of each row's object in object_ids, -1 for rows of other objects
-        obj_code = pd.Index(self.object_ids).get_indexer(lightcurves["object_id"].astype(str)).astype(np.int64)
-        keep = obj_code >= 0
-        bands = lightcurves["band"].to_numpy().astype(str)[keep]
-        unknown = sorted(set(bands) - set(BAND_ORDER))
-        if unknown:
-            raise ValueError(f"lightcurves: unknown band(s) {unknown}; known bands are {list(BAND_ORDER)}")
-        band_code = np.zeros(bands.shape, dtype=np.int64)
-        for b, i in _BAND_INDEX.items():
-            band_code[bands == b] = i
-        obj_code = obj_code[keep]
-        t = lightcurves["mjd"].to_numpy(dtype=np.float64)[keep]
-        f = lightcurves["flux"].to_numpy(dtype=np.float64)[keep]
-        e = lightcurves["flux_err"].to_numpy(dtype=np.float64)[keep]
-        order = np.lexsort((t, band_code, obj_code))
-        self._t = np.ascontiguousarray(t[order])
-        self._f = np.ascontiguousarray(f[order])
-        self._e = np.ascontiguousarray(e[order])
-        key = (obj_code * len(BAND_ORDER) + band_code)[order]
-        grid = np.arange(n * len(BAND_ORDER), dtype=np.int64)
-        starts = np.searchsorted(key, grid, side="left")
-        ends = np.searchsorted(key, grid, side="right")
-        self._slices = np.stack([starts, ends], axis=-1).reshape(n, len(BAND_ORDER), 2)
-        #: epochs per object and band (columns in :data:`~mslc_utils.render.BAND_ORDER`)
-        self.n_epochs: np.ndarray = (ends - starts).reshape(n, len(BAND_ORDER))
-
+    # ------------------------------------------------------------------ coverage
     def _band_mask(self, bands: Sequence[str]) -> np.ndarray:
         cols = [_BAND_INDEX[b] for b in bands]
         return self.n_epochs[:, cols].sum(axis=1) > 0
@@ -216,54 +305,48 @@ class LightCurveImageDataset(torch.utils.data.Dataset):
     # ------------------------------------------------------------------ rendering
     def band_data(self, i: int, bands: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Object ``i``'s arrays per band (views into the grouped arrays, sorted by time)."""
-        out = {}
-        for b in bands:
-            s, e = self._slices[i, _BAND_INDEX[b]]
-            if e > s:
-                out[b] = (self._t[s:e], self._f[s:e], self._e[s:e])
-        return out
+        return self.grouped.band_data(i, bands)
 
-    def _cache_path(self, i: int, bands: Sequence[str], data: dict) -> Path:
-        h = hashlib.blake2b(digest_size=10)
-        for b in bands:
-            h.update(b.encode())
-            if b in data:
-                for a in data[b]:
-                    h.update(np.ascontiguousarray(a).tobytes())
-            h.update(b"|")
-        oid = self.object_ids[i]
-        name = f"{_SAFE.sub('_', oid)[:80]}-{h.hexdigest()}.npy"
-        digest = dataclasses.replace(self.settings, renderer=self.renderer).digest()
-        return self.cache_dir / digest / "".join(bands) / name  # type: ignore[operator]
+    def item_bands(self) -> tuple[tuple[str, ...], ...]:
+        """The band sets of one item: one, or two for the multi view (ZTF, then ATLAS)."""
+        if self.view == "multi":
+            return (tuple(VIEW_BANDS["ZTF"]), tuple(VIEW_BANDS["ATLAS"]))
+        return (tuple(VIEW_BANDS[self.view]),)
+
+    def _bands(self, bands: Sequence[str] | None) -> Sequence[str]:
+        if bands is not None:
+            return bands
+        if self.view == "multi":
+            raise ValueError("the multi view has two images: pass bands=VIEW_BANDS['ZTF'] or ['ATLAS']")
+        return VIEW_BANDS[self.view]
 
     def render(self, i: int, bands: Sequence[str] | None = None) -> np.ndarray:
         """Object ``i``'s image (H x W x 3 uint8) in ``bands`` (default: the view's bands;
-        the multi view has no single band set: pass ``VIEW_BANDS['ZTF']`` or ``['ATLAS']``)."""
-        if bands is None:
-            if self.view == "multi":
-                raise ValueError("the multi view has two images: pass bands=VIEW_BANDS['ZTF'] or ['ATLAS']")
-            bands = VIEW_BANDS[self.view]
+        the multi view has no single band set: pass ``VIEW_BANDS['ZTF']`` or ``['ATLAS']``):
+        read from the cache when it holds it, else rendered (and cached)."""
+        bands = self._bands(bands)
         data = self.band_data(i, bands)
-        if self.cache_dir is None:
+        if self.cache is None:
             return render_arrays(data, None, self.renderer, self.settings)
-        path = self._cache_path(i, bands, data)
-        if path.exists():
-            img = np.load(path, allow_pickle=False)
-            if img.shape == (self.settings.image_size, self.settings.image_size, 3) and img.dtype == np.uint8:
-                return img
-            log.warning("%s: unexpected cached array %s %s, re-rendering", path, img.shape, img.dtype)
-        img = render_arrays(data, None, self.renderer, self.settings)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                np.save(fh, img, allow_pickle=False)
-            os.replace(tmp, path)  # atomic: concurrent workers never see a partial file
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        path = self.cache.path(self.object_ids[i], bands, data)
+        img = self.cache.load(path)
+        if img is None:
+            img = render_arrays(data, None, self.renderer, self.settings)
+            self.cache.save(path, img)
         return img
+
+    def ensure_cached(self, i: int, bands: Sequence[str] | None = None) -> bool:
+        """Render object ``i``'s image into the cache unless it is there (not read back);
+        True if it was rendered. ``ValueError`` without a cache."""
+        if self.cache is None:
+            raise ValueError(f"{self!r} has no cache_dir")
+        bands = self._bands(bands)
+        data = self.band_data(i, bands)
+        path = self.cache.path(self.object_ids[i], bands, data)
+        if path.exists():
+            return False
+        self.cache.save(path, render_arrays(data, None, self.renderer, self.settings))
+        return True
 
     def _tensor(self, img: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
@@ -278,9 +361,10 @@ class LightCurveImageDataset(torch.utils.data.Dataset):
             raise IndexError(f"index {i} out of range for {len(self)} objects")
         i = int(i) % len(self)
         if self.view == "multi":
+            ztf, atlas = self.item_bands()
             item: dict[str, Any] = {
-                "pixel_values_ztf": self._tensor(self.render(i, VIEW_BANDS["ZTF"])),
-                "pixel_values_atlas": self._tensor(self.render(i, VIEW_BANDS["ATLAS"])),
+                "pixel_values_ztf": self._tensor(self.render(i, ztf)),
+                "pixel_values_atlas": self._tensor(self.render(i, atlas)),
                 "has_ztf": bool(self.n_epochs[i, :2].sum() > 0),
                 "has_atlas": bool(self.n_epochs[i, 2:].sum() > 0),
             }
@@ -370,6 +454,33 @@ def render_batch(
     finally:
         bar.close()
     return out
+
+
+def _cache_chunk(dataset: LightCurveImageDataset, idx: np.ndarray) -> int:
+    return sum(dataset.ensure_cached(int(i), bands) for i in idx for bands in dataset.item_bands())
+
+
+def fill_cache(
+    dataset: LightCurveImageDataset,
+    indices: Sequence[int] | None = None,
+    n_jobs: int = -1,
+    chunk_size: int = 256,
+) -> int:
+    """Render every image of ``dataset`` (or of ``indices``) that its on-disk cache lacks, in
+    parallel, without keeping them in memory; returns the number rendered (0: the cache was
+    complete). Run before training so that no epoch waits for the renderer: the data loader
+    then only reads ``.npy`` files. Threads for the fast renderer (its kernel releases the
+    GIL), processes for the reference one, as in :func:`render_batch`."""
+    if dataset.cache is None:
+        raise ValueError(f"{dataset!r} has no cache_dir: nothing to fill")
+    idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=np.int64)
+    chunks = [idx[k : k + chunk_size] for k in range(0, len(idx), chunk_size)]
+    if n_jobs == 1:
+        return int(sum(_cache_chunk(dataset, c) for c in chunks))
+    from joblib import Parallel, delayed
+
+    prefer = "threads" if dataset.renderer == "fast" else "processes"
+    return int(sum(Parallel(n_jobs=n_jobs, prefer=prefer)(delayed(_cache_chunk)(dataset, c) for c in chunks)))
 
 
 def render_objects(

@@ -32,8 +32,14 @@ Generic API (used by the SwinV2 models here and by ATAT in :mod:`mslc_utils.atat
 
 SwinV2 driver: :func:`train_model_folds` ``(ctx, dataset, model_id, folds=None, force=False)``.
 
-Distributed runs (``torchrun`` / ``accelerate launch``): the Trainer handles DDP; only the
-main process writes artifacts and predicts, the others wait for it.
+Speed options (same mathematics; ``docs/gpu-speed.md``): :func:`compile_model` (``training.compile``),
+fused Adam (``training.fused_adam``), ``eval_batch_size``, ``prefetch_factor``, and
+:func:`prerender_view` (the image cache filled on all cores before the first epoch).
+
+Distributed runs (``torchrun -m mslc_utils.train_folds``, :mod:`mslc_utils.train_folds`): the
+Trainer handles DDP, each process takes ``batch_size / N`` of every batch
+(:func:`per_process_batch`); only the main process writes artifacts and predicts (every
+object once), the others wait for it.
 """
 from __future__ import annotations
 
@@ -121,6 +127,18 @@ class TrainSettings:
     #: per core). On a machine whose cores other processes also use, 1 avoids the heavy
     #: slow-down of oversubscribed threads on these small models.
     torch_threads: int | None = None
+    # --- speed only (same mathematics; see docs/gpu-speed.md) ---
+    #: ``torch.compile`` the SwinV2 backbone (:func:`compile_model`); compiled once per
+    #: process and input shape, reused by every later fold and model of the same architecture.
+    #: ``"auto"``: on CUDA only (on a CPU compiling costs minutes and gains little); True/False: force
+    compile: bool | str = False
+    compile_backend: str = "inductor"  # "aot_eager": the same graph capture without code generation (tests)
+    compile_mode: str | None = None  # e.g. "max-autotune"; None: torch's default
+    #: ``torch.optim.Adam(fused=True)``: the same Adam update in one kernel per step.
+    #: None: on CUDA only (where it is fastest); True/False: force
+    fused_adam: bool | None = None
+    #: batches each data-loader worker prepares ahead (None: torch's default, 2)
+    prefetch_factor: int | None = None
 
     @classmethod
     def from_config(cls, training: Mapping[str, Any], seed: int = 0, device: str = "auto", **overrides: Any) -> "TrainSettings":
@@ -139,10 +157,69 @@ class TrainSettings:
             return "cuda" if torch.cuda.is_available() else "cpu"
         return str(self.device)
 
+    def use_compile(self) -> bool:
+        if self.compile == "auto":
+            return self.resolved_device() == "cuda"
+        if not isinstance(self.compile, bool):
+            raise ValueError(f"training.compile must be true, false or 'auto', got {self.compile!r}")
+        return self.compile
+
+    def use_fused_adam(self) -> bool:
+        if self.fused_adam is not None:
+            return bool(self.fused_adam)
+        return self.resolved_device() == "cuda"
+
+    def optimizer(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
+        """The paper's optimiser: Adam at constant learning rate, no weight decay (fused when
+        :meth:`use_fused_adam`; the update is the same)."""
+        kwargs: dict[str, Any] = {"lr": float(self.learning_rate), "weight_decay": 0.0}
+        if self.use_fused_adam():
+            kwargs["fused"] = True
+        return torch.optim.Adam, kwargs
+
     def use_bf16(self) -> bool:
         if self.bf16 is not None:
             return bool(self.bf16)
         return self.resolved_device() == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+# ----------------------------------------------------------------------------- compilation
+def compile_model(model: nn.Module, settings: TrainSettings) -> nn.Module:
+    """With ``settings.use_compile()``: ``torch.compile`` the model's ``backbone`` (the whole model
+    if it has none) **in place** (``nn.Module.compile``), so parameter names, checkpoints and
+    ``model.safetensors`` are unchanged. Returns ``model``.
+
+    Compiled code lives in TorchDynamo's process-wide cache, keyed by the code and guarded by
+    input shapes, dtypes and train/eval mode, not by the module instance: the first fold of a
+    process compiles (one graph for training, one for evaluation, one more when the last
+    batch's size first differs), and every later fold and model with the same backbone
+    architecture reuses them. :func:`compiled_graph_count` counts them.
+    """
+    if not settings.use_compile():
+        return model
+    target = getattr(model, "backbone", None)
+    if not isinstance(target, nn.Module):
+        target = model
+    target.compile(backend=settings.compile_backend, mode=settings.compile_mode)
+    return model
+
+
+def per_process_batch(batch_size: int, n_processes: int) -> int:
+    """The per-process batch of a distributed run that keeps the global batch at
+    ``batch_size`` (the paper's optimisation); ``ValueError`` unless ``n_processes`` divides it."""
+    if batch_size % n_processes:
+        raise ValueError(
+            f"training.batch_size {batch_size} is not divisible by the {n_processes} processes of this run: "
+            "the paper's batch would change; use a number of processes that divides it"
+        )
+    return batch_size // n_processes
+
+
+def compiled_graph_count() -> int:
+    """Graphs TorchDynamo has compiled in this process so far (for tests and benchmarks)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
 
 
 # ----------------------------------------------------------------------------- sampler
@@ -274,6 +351,7 @@ def training_arguments(output_dir: str | Path, settings: TrainSettings) -> Train
         bf16=settings.use_bf16(),
         dataloader_num_workers=nw,
         dataloader_persistent_workers=nw > 0,
+        dataloader_prefetch_factor=(int(settings.prefetch_factor) if nw > 0 and settings.prefetch_factor else None),
         dataloader_pin_memory=(device == "cuda"),
         remove_unused_columns=False,
         label_names=["labels"],
@@ -398,7 +476,7 @@ def fit(
         data_collator=data_collator or default_collate,
         compute_metrics=compute_macro_f1,
         callbacks=cbs,
-        optimizer_cls_and_kwargs=(torch.optim.Adam, {"lr": float(settings.learning_rate), "weight_decay": 0.0}),
+        optimizer_cls_and_kwargs=settings.optimizer(),
         train_sample_weights=sample_weights(labels),
         sampler_seed=settings.seed,
     )
@@ -467,6 +545,7 @@ def predict(
     num_workers: int = 0,
     collate_fn: Callable | None = None,
     bf16: bool | None = None,
+    prefetch_factor: int | None = None,
 ) -> Predictions:
     """Run ``model`` over ``dataset`` (eval mode, no labels passed) and collect ``logits`` and
     ``embeddings`` as float32 arrays in dataset order. ``device`` defaults to the model's;
@@ -486,6 +565,7 @@ def predict(
         num_workers=num_workers,
         collate_fn=collate_fn or default_collate,
         pin_memory=device.type == "cuda",
+        prefetch_factor=prefetch_factor if num_workers > 0 else None,
     )
     logits, embs = [], []
     for batch in loader:
@@ -626,7 +706,7 @@ def run_fold(
     if settings.torch_threads:
         torch.set_num_threads(int(settings.torch_threads))
     set_seed(int(settings.seed))
-    model = model_factory()
+    model = compile_model(model_factory(), settings)
     weights = fold_dir / artifacts.WEIGHTS_FILE
     trained_marker = fold_dir / TRAINED_FILE
     prev = _read_trained_marker(trained_marker)
@@ -679,6 +759,7 @@ def run_fold(
                 num_workers=int(settings.num_workers),
                 collate_fn=data_collator,
                 bf16=settings.use_bf16(),
+                prefetch_factor=settings.prefetch_factor,
             )
             ids, y, probs, emb = np.asarray(ps.object_ids), np.asarray(ps.labels, dtype=np.int64), pred.probs, pred.embeddings
             if aggregate is not None:
@@ -783,6 +864,29 @@ def view_source(ctx: Any, dataset: Any, view: str, preload: bool, verbose: bool 
     return src
 
 
+def prerender_view(ctx: Any, dataset: Any, view: str, verbose: bool = True) -> int:
+    """Render every image of ``view`` that ``OUT_DIR/image_cache`` lacks, once per process,
+    in parallel over all cores (:func:`mslc_utils.image_dataset.fill_cache`), so that no
+    epoch waits for the renderer: the data-loader workers then only read ``.npy`` files.
+    Under ``torchrun`` the main process renders and the others wait. Returns the number of
+    images rendered here (0 without ``render.cache``, or when the cache was complete)."""
+    from .image_dataset import fill_cache
+
+    src = view_source(ctx, dataset, view, preload=False, verbose=verbose)
+    if src.get("cache_filled") or src["dataset"].cache is None:
+        return 0
+    state = _dist_state()
+    rendered = 0
+    if state.is_main_process:
+        t0 = time.perf_counter()
+        rendered = fill_cache(src["dataset"], n_jobs=-1)
+        if verbose and rendered:
+            print(f"rendered {rendered} {view} images into the image cache in {time.perf_counter() - t0:.1f} s", flush=True)
+    state.wait_for_everyone()
+    src["cache_filled"] = True
+    return rendered
+
+
 def _fold_sets(ctx: Any, dataset: Any, view: str, part: Any, preload: bool, verbose: bool) -> dict[str, PredictSet]:
     src = view_source(ctx, dataset, view, preload, verbose)
     full_labels = src["dataset"].labels
@@ -836,9 +940,10 @@ def train_model_folds(
     ``best_epoch``, ``epochs_run``, ``train_seconds``, ``skipped``.
 
     Images: with ``training.preload_images`` true (quick profile) each view is rendered once
-    into memory and shared by all folds and models of the process; otherwise rendered on the
-    fly by the data loader workers (``training.num_workers``), with the renderer's disk cache
-    (``render.cache``) in ``OUT_DIR/image_cache``.
+    into memory and shared by all folds and models of the process; otherwise read by the
+    data loader workers (``training.num_workers``) from the disk cache (``render.cache``) in
+    ``OUT_DIR/image_cache``, which :func:`prerender_view` fills in parallel before the first
+    fold that trains (``training.prerender_images``, default true; false: rendered on the fly).
     """
     import pandas as pd
 
@@ -847,8 +952,13 @@ def train_model_folds(
 
     spec = model_spec(model_id)
     swin, training, render = ctx.section("swin"), ctx.section("training"), ctx.section("render")
-    settings = TrainSettings.from_config(training, seed=ctx.seed, device=ctx.device, verbose=epoch_log)
+    n_proc = _dist_state().num_processes  # > 1 under torchrun: each process takes its share of a batch
+    settings = TrainSettings.from_config(
+        training, seed=ctx.seed, device=ctx.device, verbose=epoch_log,
+        batch_size=per_process_batch(int(training["batch_size"]), n_proc),
+    )
     preload = bool(training.get("preload_images", False))
+    prerender = not preload and bool(training.get("prerender_images", True))
     base = {
         "model_id": model_id,
         "paper_row": spec.paper_row,
@@ -868,6 +978,8 @@ def train_model_folds(
         if not force and artifacts.is_complete(fd, artifacts.config_hash(run_config)):
             metrics = {**artifacts.read_json(fd / artifacts.METRICS_FILE), "skipped": True}
         else:
+            if prerender:
+                prerender_view(ctx, dataset, spec.view, verbose)
             sets = _fold_sets(ctx, dataset, spec.view, fold_partition(dataset.splits, k), preload, verbose)
             metrics = run_fold(
                 fd,

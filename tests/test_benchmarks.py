@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 
 import pytest
@@ -47,3 +48,27 @@ def test_paper_runtime_estimate_arithmetic(capsys) -> None:
     assert "windows per object ZTF 2, ATLAS 3" in out
     # swin_ztf: 5 folds x (640/100 + 160/1000 + 1000/1000) s = 37.8 s -> "1 min"
     assert "swin_ztf 1 min" in out
+
+
+def test_paper_runtime_estimate_takes_the_gpu_benchmark_figures(tmp_path, capsys) -> None:
+    est = _load("estimate_paper_runtime")
+    bench = {"device": "NVIDIA H200", "steps": {
+        "swin_ztf": {"eager": {"train": 100.0, "infer": 1000.0}, "compiled": {"train": 200.0, "infer": 2000.0}},
+        "ms_swin_linear": {"eager": {"train": 50.0, "infer": 500.0}, "compiled": {"train": 100.0, "infer": 1000.0}}}}
+    (tmp_path / "gpu.json").write_text(json.dumps(bench))
+    est.main(["--objects", "1000", "--epochs", "1", "--bench-json", str(tmp_path / "gpu.json"), "--atat", "1", "1"])
+    out = capsys.readouterr().out
+    assert "SwinV2 200/2000, MS-SwinV2 100/1000 objects/s" in out and "measured on NVIDIA H200, compiled" in out
+    est.main(["--objects", "1000"])
+    assert "measured on one H100, eager path" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_runs_on_the_cpu_with_tiny_settings(tmp_path, capsys) -> None:
+    bench = _load("bench_swin_gpu")
+    bench.main(["--tiny", "--device", "cpu", "--steps", "1", "--objects", "252", "--skip", "compile",
+                "--json", str(tmp_path / "cpu.json")])
+    out = capsys.readouterr().out
+    figures = json.loads((tmp_path / "cpu.json").read_text())
+    assert set(figures["steps"]) == {"swin_ztf", "ms_swin_linear"} and figures["steps"]["swin_ztf"]["eager"]["train"] > 0
+    assert set(figures["pipeline_s"]) == {"cold, rendered on the fly", "cold, cache filled first", "warm"}
+    assert isinstance(figures["determinism_bit_identical"], bool) and "x the warm epoch" in out

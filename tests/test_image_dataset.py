@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mslc_utils import image_dataset as ID
-from mslc_utils.image_dataset import LightCurveImageDataset, normalize_pixels, render_batch, render_objects
+from mslc_utils.image_dataset import LightCurveImageDataset, fill_cache, normalize_pixels, render_batch, render_objects
 from mslc_utils.render import VIEW_BANDS, RenderSettings, render_image
 from mslc_utils.taxonomy import CLASS_TO_INDEX, N_CLASSES
 
@@ -121,6 +121,24 @@ def test_cache_hit_returns_identical_array_and_skips_rendering(sim, tmp_path, mo
     ds_multi[4]
     ds_multi[4]
     assert len(calls) == 5 and len(list(tmp_path.rglob("*.npy"))) == 6
+
+
+def test_fill_cache_renders_every_missing_image_once_then_items_only_read(sim, tmp_path, monkeypatch):
+    lc, objects = sim
+    ds = LightCurveImageDataset.from_tables(lc, objects, view="multi", settings=SMALL, cache_dir=tmp_path)
+    ds[3]  # two images (ZTF, ATLAS) cached by an item
+    assert fill_cache(ds, n_jobs=2, chunk_size=5) == 2 * len(ds) - 2
+    assert len(list(tmp_path.rglob("*.npy"))) == 2 * len(ds)
+    assert fill_cache(ds, n_jobs=1) == 0  # complete: nothing rendered
+    monkeypatch.setattr(ID, "render_arrays", lambda *a, **k: pytest.fail("rendered although cached"))
+    item = ds[7]
+    uncached = LightCurveImageDataset.from_tables(lc, objects, view="multi", settings=SMALL)
+    monkeypatch.undo()
+    ref = uncached[7]
+    assert torch.equal(item["pixel_values_ztf"], ref["pixel_values_ztf"])
+    assert torch.equal(item["pixel_values_atlas"], ref["pixel_values_atlas"])
+    with pytest.raises(ValueError, match="no cache_dir"):
+        fill_cache(uncached)
 
 
 def test_determinism_batches_and_pickling(sim):

@@ -449,3 +449,49 @@ def test_bf16_autocast_is_chosen_on_cuda_only(monkeypatch):
     assert not st(device="cuda", bf16=False).use_bf16()  # an explicit setting wins
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100
     assert not st(device="cuda").use_bf16()
+
+
+def test_compiled_backbone_predicts_like_eager_and_compiles_once_across_folds(tmp_path):
+    # aot_eager: TorchDynamo's graph capture and AOT autograd without code generation (the
+    # inductor backend of the paper profile costs minutes per compile on this CPU)
+    sets = _sets()
+    eager = _run(tmp_path / "eager", sets, _settings(max_epochs=1))
+    compiled_settings = _settings(max_epochs=1, compile=True, compile_backend="aot_eager")
+    before = T.compiled_graph_count()
+    first = _run(tmp_path / "fold_a", sets, compiled_settings)
+    after_first = T.compiled_graph_count()
+    assert after_first > before  # the backbone was compiled
+    second = _run(tmp_path / "fold_b", sets, compiled_settings)
+    assert T.compiled_graph_count() == after_first  # a new model of the same shape: no recompilation
+    assert first["test_macro_f1"] == second["test_macro_f1"] == pytest.approx(eager["test_macro_f1"])
+    for split in ("val", "test"):
+        p_eager = A.probabilities(pd.read_parquet(tmp_path / "eager" / f"predictions_{split}.parquet"))
+        p_comp = A.probabilities(pd.read_parquet(tmp_path / "fold_a" / f"predictions_{split}.parquet"))
+        assert np.abs(p_eager - p_comp).max() < 1e-4
+    # in-place compilation: the saved weights keep the eager model's parameter names
+    model = build_model("swin_ztf", TINY_SWIN, {})
+    load_weights(model, tmp_path / "fold_a" / A.WEIGHTS_FILE)
+
+
+def test_fused_adam_is_the_same_update_and_chosen_on_cuda_only(monkeypatch):
+    assert "fused" not in _settings().optimizer()[1]
+    assert _settings(device="cuda").optimizer() == (torch.optim.Adam, {"lr": 3e-3, "weight_decay": 0.0, "fused": True})
+    assert _settings(fused_adam=False, device="cuda").optimizer()[1].get("fused") is None
+    params = []
+    for fused in (False, True):
+        torch.manual_seed(0)
+        model = build_model("swin_ztf", TINY_SWIN, {})
+        cls, kw = _settings(fused_adam=fused).optimizer()
+        opt = cls(model.parameters(), **kw)
+        x, y = _toy_images(16, 0)
+        for _ in range(3):
+            opt.zero_grad()
+            model(pixel_values=torch.from_numpy(x["pixel_values"]), labels=torch.from_numpy(y)).loss.backward()
+            opt.step()
+        params.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    print("max |fused - unfused|", (params[0] - params[1]).abs().max().item())
+    assert torch.allclose(params[0], params[1], rtol=0, atol=1e-5)  # float rounding only
+    # compile "auto": on CUDA only
+    assert _settings(compile="auto", device="cuda").use_compile() and not _settings(compile="auto").use_compile()
+    with pytest.raises(ValueError, match="training.compile"):
+        _settings(compile="yes").use_compile()
