@@ -25,6 +25,8 @@ Environment variables:
   EXEC_DIR               executed notebooks and timings.csv (default executed/<profile>)
   DEVICE                 auto (CUDA, then Apple MPS, then CPU) | cuda | mps | cpu
   SEED                   overrides the profile's seed
+  NPROC                  N > 1: train every SwinV2 fold first on N GPUs with torchrun
+                         (python -m mslc_utils.train_folds); notebooks 03/05 then skip those folds
   MSLC_SIMULATE          1: run the paper profile on simulated data at full scale (days on a CPU)
   MSLC_PYTHON            interpreter for the .venv made on the first run (Python 3.11-3.13)
   MSLC_TORCH_INDEX_URL   index for torch, e.g. https://download.pytorch.org/whl/cpu (CPU-only build)
@@ -80,6 +82,18 @@ args=(-p PROFILE "$PROFILE")
 if [ -n "${OUT_DIR:-}" ]; then mkdir -p "$OUT_DIR"; args+=(-p OUT_DIR "$(abs_dir "$OUT_DIR")"); fi
 [ -n "${DEVICE:-}" ] && args+=(-p DEVICE "$DEVICE")
 [ -n "${SEED:-}" ] && args+=(-p SEED "$SEED")
+
+# Several GPUs: the SwinV2 folds are trained first by torchrun (the same code path as notebooks
+# 03 and 05, docs/gpu-speed.md); the notebooks then find those folds complete and skip them.
+if [ "${NPROC:-1}" -gt 1 ]; then
+  echo "=== torchrun: SwinV2 folds on $NPROC processes ==="
+  tr_env=()   # DEVICE and SEED reach train_folds through the environment as they are
+  [ -n "${DATA_DIR:-}" ] && tr_env+=(DATA_DIR="$(abs_dir "$DATA_DIR")")
+  [ -n "${OUT_DIR:-}" ] && tr_env+=(OUT_DIR="$(abs_dir "$OUT_DIR")")
+  env ${tr_env[@]+"${tr_env[@]}"} torchrun --standalone --nproc_per_node="$NPROC" \
+    -m mslc_utils.train_folds --profile "$PROFILE" --models all \
+    || { echo "FAILED: torchrun training of the SwinV2 folds" >&2; exit 1; }
+fi
 
 # stage times of a whole run (read by benchmarks/run_benchmarks.py); a partial run's apart
 timings="$EXEC_DIR/timings.csv"

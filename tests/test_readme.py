@@ -105,8 +105,25 @@ def test_every_readme_command_is_valid() -> None:
             made_by_run_all = path.rstrip("/") in ("executed/quick", "executed/paper")
             assert (ROOT / path).is_dir() or made_by_run_all, where
             assert "executed/$NAME" in (ROOT / "run_all.sh").read_text()
+        elif words[0] == "mslc":
+            _check_mslc(words[1:], where)
         else:
             pytest.fail(f"{where}: a command this test does not know how to check")
+
+
+def _check_mslc(argv: list[str], where: str) -> None:
+    """An `mslc` line must parse with the command's own parser, and name inputs that exist."""
+    from mslc_utils.cli import _parser
+
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as err:  # argparse reports a bad line by exiting
+        pytest.fail(f"{where}: rejected by mslc's parser ({err})")
+    if argv[0] == "classify":
+        for path in args.paths:
+            assert (ROOT / path).exists(), f"{where}: {path} does not exist"
+    if argv[0] == "export":
+        assert args.run_dir.startswith("artifacts/"), where  # made by ./run_all.sh
 
 
 def test_run_all_lines_in_docs_are_valid() -> None:
