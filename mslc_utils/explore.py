@@ -169,8 +169,9 @@ def estimate_period(
     data carry periods, so the fold uses the period a scientist would measure; astropy is not
     needed for this. The grid is uniform in frequency from ``1 / max_period`` (default: half
     the longest baseline) to ``1 / min_period``, ``oversample`` points per ``1 / baseline``
-    (at most ``max_frequencies``); the daily aliases (:data:`ALIAS_PERIODS`) are masked. Eclipsing binaries often peak at half their orbital period; the fold then
-    overlays the two eclipses.
+    (at most ``max_frequencies``, then refined around the five highest peaks); the daily
+    aliases (:data:`ALIAS_PERIODS`) are masked. Eclipsing binaries often peak at half their
+    orbital period; the fold then overlays the two eclipses.
     """
     from scipy.signal import lombscargle
 
@@ -188,15 +189,29 @@ def estimate_period(
     max_period = baseline / 2 if max_period is None else max_period
     f_lo, f_hi = 1.0 / max_period, 1.0 / min_period
     n = int(min(max_frequencies, max(100, oversample * baseline * (f_hi - f_lo))))
+    def periodogram(freqs: np.ndarray) -> np.ndarray:
+        power = np.zeros(len(freqs))
+        for t, y in series:
+            power += lombscargle(t - t_min, y - y.mean(), 2 * np.pi * freqs, normalize=True)
+        if mask_aliases:
+            periods = 1.0 / freqs
+            for p0, width in ALIAS_PERIODS:
+                power[np.abs(periods / p0 - 1.0) < width] = 0.0
+        return power
+
     freqs = np.linspace(f_lo, f_hi, n)
-    power = np.zeros(n)
-    for t, y in series:
-        power += lombscargle(t - t_min, y - y.mean(), 2 * np.pi * freqs, normalize=True)
-    if mask_aliases:
-        periods = 1.0 / freqs
-        for p0, width in ALIAS_PERIODS:
-            power[np.abs(periods / p0 - 1.0) < width] = 0.0
-    return float(1.0 / freqs[int(np.argmax(power))])
+    power = periodogram(freqs)
+    # the capped grid can be coarser than a peak's width (1 / baseline): refine around the
+    # five highest coarse peaks on a grid fine enough to phase the whole baseline
+    step = freqs[1] - freqs[0]
+    best_f, best_p = freqs[int(np.argmax(power))], float(power.max())
+    for i in np.argsort(power)[-5:]:
+        fine = np.linspace(max(freqs[i] - 2 * step, f_lo), min(freqs[i] + 2 * step, f_hi),
+                           int(max(50, 4 * step * baseline * oversample)))
+        p = periodogram(fine)
+        if p.max() > best_p:
+            best_f, best_p = fine[int(np.argmax(p))], float(p.max())
+    return float(1.0 / best_f)
 
 
 def _robust_ylim(ax, flux: np.ndarray) -> None:

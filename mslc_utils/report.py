@@ -59,7 +59,9 @@ def percent_table(df: pd.DataFrame, columns: Sequence[str] | None = None, decima
 
 
 #: columns of a fold table that describe how this run obtained a fold, not the fold itself
-_RUN_COLUMNS = ("skipped", "wall_seconds", "train_seconds", "predict_seconds")
+_RUN_COLUMNS = ("skipped", "wall_seconds", "train_seconds", "predict_seconds", "resumed_from")
+#: display order of a fold table's columns (others follow in their own order)
+_FOLD_ORDER = ("fold", "val_macro_f1", "test_macro_f1", "train_macro_f1", "best_epoch", "epochs_run")
 
 
 def fold_table(scores: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +70,7 @@ def fold_table(scores: pd.DataFrame) -> pd.DataFrame:
     dropped, so a table never mixes cached folds (whose timings are an earlier run's) with
     fresh ones."""
     keep = [c for c in scores.columns if c not in _RUN_COLUMNS and c != "model_id"]
+    keep = [c for c in _FOLD_ORDER if c in keep] + [c for c in keep if c not in _FOLD_ORDER]
     out = percent_table(scores[keep], [c for c in keep if "f1" in c])
     out = out.rename(columns={c: c.replace("macro_f1", "macro-F1 [%]").replace("_", " ") for c in keep})
     return out.set_index("fold") if "fold" in out.columns else out
@@ -117,17 +120,29 @@ def quiet_notebook() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found")
 
 
-def logged(log_path: str | Path, fn, *args: Any, **kwargs: Any) -> Any:
+#: printed progress lines that are events a reader must see (a fold loaded instead of
+#: trained, a run resumed from a checkpoint, a half-written checkpoint removed); they carry
+#: no timing, so they are echoed into the notebook
+EVENT_LINES = r"skipped \(complete\)|resuming from|removing the incomplete"
+
+
+def logged(log_path: str | Path, fn, *args: Any, echo: str | None = EVENT_LINES, **kwargs: Any) -> Any:
     """Call ``fn(*args, **kwargs)`` with its printed progress (per-epoch lines, timings)
     written to ``log_path`` instead of the notebook: timings differ from machine to machine
-    and would make the committed outputs noisy. Prints where the log went (relative path)."""
+    and would make the committed outputs noisy. Prints where the log went (relative path)
+    and the log's lines matching ``echo`` (:data:`EVENT_LINES`)."""
     import contextlib
+    import re
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "w") as fh, contextlib.redirect_stdout(fh):
         result = fn(*args, **kwargs)
     print(f"progress log: {relpath(log_path)}")
+    if echo:
+        for line in log_path.read_text().splitlines():
+            if re.search(echo, line):
+                print(line)
     return result
 
 
@@ -235,7 +250,9 @@ def gallery_rows(out_dir: str | Path, model_id: str, n: int = 12) -> tuple[pd.Da
     fold = int(scores.loc[scores["macro_f1"].idxmax(), "fold"])
     wrong = misclassified(out_dir, model_id, fold)
     rows = wrong.head(n).copy()
-    rows.attrs = {"n_wrong": len(wrong), "n_test": int(scores.loc[scores["fold"] == fold, "n"].iloc[0])}
+    pairs = wrong.groupby(["true", "predicted"]).size().sort_values(ascending=False, kind="stable")
+    rows.attrs = {"n_wrong": len(wrong), "n_test": int(scores.loc[scores["fold"] == fold, "n"].iloc[0]),
+                  "top_confusions": [f"{t} → {p} ({k})" for (t, p), k in pairs.head(3).items()]}
     return rows, fold
 
 
@@ -253,9 +270,10 @@ def results_summary(ctx: RunContext, t2: pd.DataFrame, claims: pd.DataFrame, app
         f"- Best model of this run: Model {best['MODEL']} {best['DESCRIPTION']}, {best['F1-SCORE']}% "
         f"(paper: {best['paper F1']}%).",
         f"- The paper's claims about Table 2 hold for {yes_no_counts(claims['agrees'])} on this run"
-        + (f"; not reproduced: {'; '.join(disagreed['claim'])}" if len(disagreed) else "")
-        + (f" ({int((claims['within noise'] & claims['agrees'].isin(['yes', 'no'])).sum())} of the comparisons are within "
-           "the fold-to-fold noise)." if len(agreed) + len(disagreed) else "."),
+        + (f"; not reproduced: {'; '.join(disagreed['claim'])}." if len(disagreed) else ".")
+        + (f" {int((claims['within noise'] & claims['agrees'].isin(['yes', 'no'])).sum())} of the "
+           f"{len(agreed) + len(disagreed)} comparisons are within the fold-to-fold noise."
+           if len(agreed) + len(disagreed) else ""),
     ]
     if few:
         lines.append(f"- {len(few)} classes have fewer than 10 test objects ({', '.join(few)}); their recall is not "
