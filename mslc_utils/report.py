@@ -108,7 +108,7 @@ def yes_no_counts(values: Sequence[Any]) -> str:
 
 
 def quiet_notebook() -> None:
-    """Settings for the notebooks' stored outputs.
+    """Settings for the notebooks' stored outputs (progress bars: see :func:`logged`).
 
     ``tqdm.auto`` (imported by transformers and by our progress bars) warns "IProgress not
     found" in a kernel without ipywidgets and then falls back to text bars, which is what
@@ -120,6 +120,26 @@ def quiet_notebook() -> None:
     warnings.filterwarnings("ignore", message="IProgress not found")
 
 
+class notes_from_warnings:
+    """Context manager: warnings raised inside are printed as ``Note: ...`` lines instead
+    (a documented substitution, e.g. an example class absent from real data, is information
+    for the reader, not a problem of the notebook)."""
+
+    def __enter__(self):
+        import warnings
+
+        self._ctx = warnings.catch_warnings(record=True)
+        self._caught = self._ctx.__enter__()
+        warnings.simplefilter("always")
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self._ctx.__exit__(*exc)
+        for w in self._caught:
+            print(f"Note: {w.message}")
+        return False
+
+
 #: printed progress lines that are events a reader must see (a fold loaded instead of
 #: trained, a run resumed from a checkpoint, a half-written checkpoint removed); they carry
 #: no timing, so they are echoed into the notebook
@@ -127,8 +147,8 @@ EVENT_LINES = r"skipped \(complete\)|resuming from|removing the incomplete"
 
 
 def logged(log_path: str | Path, fn, *args: Any, echo: str | None = EVENT_LINES, **kwargs: Any) -> Any:
-    """Call ``fn(*args, **kwargs)`` with its printed progress (per-epoch lines, timings)
-    written to ``log_path`` instead of the notebook: timings differ from machine to machine
+    """Call ``fn(*args, **kwargs)`` with its printed progress (per-epoch lines, timings,
+    tqdm progress bars on stderr) written to ``log_path`` instead of the notebook: timings differ from machine to machine
     and would make the committed outputs noisy. Prints where the log went (relative path)
     and the log's lines matching ``echo`` (:data:`EVENT_LINES`)."""
     import contextlib
@@ -136,7 +156,7 @@ def logged(log_path: str | Path, fn, *args: Any, echo: str | None = EVENT_LINES,
 
     log_path = Path(log_path)
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "w") as fh, contextlib.redirect_stdout(fh):
+    with open(log_path, "w") as fh, contextlib.redirect_stdout(fh), contextlib.redirect_stderr(fh):
         result = fn(*args, **kwargs)
     print(f"progress log: {relpath(log_path)}")
     if echo:

@@ -41,3 +41,18 @@ def test_best_epoch_note_and_logged(tmp_path, capsys) -> None:
     assert (tmp_path / "log.txt").read_text().startswith("m fold 0: epoch 1: 7 s\n")
     assert capsys.readouterr().out == ("progress log: <outside the repository>/log.txt\n"
                                        "m fold 1: val macro-F1 0.3 [skipped (complete)]\n")  # events only
+
+
+def test_notes_from_warnings_and_logged_progress_bars(capsys, tmp_path) -> None:
+    import warnings
+
+    with report.notes_from_warnings():
+        warnings.warn("no object of class 'SLSN': showing class 'SNII' instead", stacklevel=1)
+    assert capsys.readouterr().out == "Note: no object of class 'SLSN': showing class 'SNII' instead\n"
+    import sys
+
+    def bar():
+        print("ingest: 50%", file=sys.stderr)
+
+    report.logged(tmp_path / "bar.log", bar)
+    assert (tmp_path / "bar.log").read_text() == "ingest: 50%\n" and capsys.readouterr().err == ""
