@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .render import BAND_COLORS as _RENDER_BAND_COLORS
 from .schema import SURVEY_BANDS
 from .taxonomy import CLASS_TO_GROUP, CLASSES, GROUPS, PAPER_COUNTS, TAXONOMY
 
-#: plotting colours of the bands, the same as the image renderer's
-BAND_COLORS: dict[str, str] = {"g": "#00FF7F", "r": "#FF007F", "c": "#007FFF", "o": "#FF7F00"}
+#: plotting colours of the bands: the image renderer's (re-exported for the notebooks)
+BAND_COLORS = _RENDER_BAND_COLORS
 
 
 def class_counts(objects: pd.DataFrame) -> pd.DataFrame:
@@ -65,10 +66,8 @@ def survey_coverage(lightcurves: pd.DataFrame, objects: pd.DataFrame) -> pd.Data
     return pd.DataFrame.from_dict(rows, orient="index")
 
 
-def pick_examples(
-    objects: pd.DataFrame, labels: Sequence[str], seed: int = 0, substitute: bool = True
-) -> list[str]:
-    """One object id per requested class (seeded choice among that class's objects).
+def _resolve_labels(objects: pd.DataFrame, labels: Sequence[str], substitute: bool = True) -> list[str]:
+    """The requested classes, each absent one replaced by a present, not requested class.
 
     Real data need not hold all 21 classes: a requested class without objects is replaced,
     with a warning, by a present class that is not requested otherwise — of the same group
@@ -78,7 +77,6 @@ def pick_examples(
     """
     import warnings
 
-    rng = np.random.default_rng(seed)
     present = [c for c in CLASSES if (objects["label"] == c).any()]
     used = set(labels)
     out = []
@@ -89,40 +87,226 @@ def pick_examples(
             if not substitute or not present:
                 raise ValueError(f"no object of class {lab!r} in the object table (classes present: {present})")
             if not spare:
-                warnings.warn(f"no object of class {lab!r}, and every class present is shown: left out", stacklevel=2)
+                warnings.warn(f"no object of class {lab!r}, and every class present is shown: left out", stacklevel=3)
                 continue
-            warnings.warn(f"no object of class {lab!r}: showing class {spare[0]!r} instead", stacklevel=2)
+            warnings.warn(f"no object of class {lab!r}: showing class {spare[0]!r} instead", stacklevel=3)
             lab = spare[0]
             used.add(lab)
+        out.append(lab)
+    return out
+
+
+def pick_examples(
+    objects: pd.DataFrame, labels: Sequence[str], seed: int = 0, substitute: bool = True
+) -> list[str]:
+    """One object id per requested class (seeded choice among that class's objects).
+
+    Missing classes are handled by :func:`_resolve_labels` (substituted with a warning, or
+    ``ValueError`` with ``substitute=False``).
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for lab in _resolve_labels(objects, labels, substitute):
         ids = np.sort(objects.loc[objects["label"] == lab, "object_id"].to_numpy())
         out.append(str(ids[rng.integers(len(ids))]))
     return out
 
 
+def epochs_per_survey(lightcurves: pd.DataFrame) -> pd.DataFrame:
+    """Epochs of every object in each survey: index ``object_id``, one column per survey."""
+    counts = lightcurves.groupby(["object_id", "survey"]).size().unstack("survey", fill_value=0)
+    return counts.reindex(columns=list(SURVEY_BANDS), fill_value=0)
+
+
+def pick_representative(
+    lightcurves: pd.DataFrame, objects: pd.DataFrame, labels: Sequence[str], substitute: bool = True
+) -> list[str]:
+    """One *typical, well-sampled* object per requested class, for figures.
+
+    Per class, among objects observed by every survey, the object whose number of epochs in
+    each survey is nearest the class median (sum over surveys of ``|log(n / median)|``; ties
+    by object id). A random pick can land on a short or sparse light curve that misrepresents
+    the class (e.g. an SN Ia with four ATLAS epochs); the median object does not. Classes
+    without objects are handled as in :func:`pick_examples`.
+    """
+    counts = epochs_per_survey(lightcurves)
+    label_of = objects.set_index("object_id")["label"]
+    out = []
+    for lab in _resolve_labels(objects, labels, substitute):
+        ids = label_of.index[label_of == lab]
+        c = counts.reindex(ids, fill_value=0)
+        both = c[(c > 0).all(axis=1)]
+        c = both if len(both) else c
+        score = np.log((c + 1) / (c.median() + 1)).abs().sum(axis=1)
+        frame = pd.DataFrame({"score": score, "oid": c.index.astype(str)}).sort_values(["score", "oid"])
+        out.append(str(frame["oid"].iloc[0]))
+    return out
+
+
+#: classes whose light curves are drawn phase-folded as well (a period makes sense for them)
+FOLDED_CLASSES: frozenset[str] = frozenset(c for c in CLASSES if CLASS_TO_GROUP[c] == "Periodic")
+
+
+#: windows (period in days, fractional half-width) masked in the periodogram: nightly
+#: sampling makes spurious peaks at 1 day and its harmonics. The yearly alias is *not*
+#: masked: long-period variables have true periods near one year.
+ALIAS_PERIODS: tuple[tuple[float, float], ...] = ((1.0, 0.01), (0.5, 0.01), (1 / 3, 0.01), (0.25, 0.01))
+
+
+def estimate_period(
+    bands: Sequence[tuple[np.ndarray, np.ndarray]],
+    min_period: float = 0.05,
+    max_period: float | None = None,
+    oversample: float = 5.0,
+    max_frequencies: int = 50_000,
+    mask_aliases: bool = True,
+) -> float:
+    """Best Lomb–Scargle period (days) of a multi-band light curve.
+
+    ``bands`` holds ``(mjd, flux)`` per band; each band with at least 10 epochs gets a
+    normalised :func:`scipy.signal.lombscargle` periodogram (mean subtracted per band: bands
+    differ in brightness) and the periodograms are summed. Neither the object table nor real
+    data carry periods, so the fold uses the period a scientist would measure; astropy is not
+    needed for this. The grid is uniform in frequency from ``1 / max_period`` (default: half
+    the longest baseline) to ``1 / min_period``, ``oversample`` points per ``1 / baseline``
+    (at most ``max_frequencies``, then refined around the five highest peaks); the daily
+    aliases (:data:`ALIAS_PERIODS`) are masked. Eclipsing binaries often peak at half their
+    orbital period; the fold then overlays the two eclipses.
+    """
+    from scipy.signal import lombscargle
+
+    series = []
+    for t, y in bands:
+        t = np.asarray(t, dtype=float)
+        y = np.asarray(y, dtype=float)
+        ok = np.isfinite(t) & np.isfinite(y)
+        if ok.sum() >= 10 and np.ptp(t[ok]) > 0:
+            series.append((t[ok], y[ok]))
+    if not series:
+        raise ValueError("a period needs a band with at least 10 epochs spread in time")
+    t_min = min(t.min() for t, _ in series)
+    baseline = max(t.max() for t, _ in series) - t_min
+    max_period = baseline / 2 if max_period is None else max_period
+    f_lo, f_hi = 1.0 / max_period, 1.0 / min_period
+    n = int(min(max_frequencies, max(100, oversample * baseline * (f_hi - f_lo))))
+    def periodogram(freqs: np.ndarray) -> np.ndarray:
+        power = np.zeros(len(freqs))
+        for t, y in series:
+            power += lombscargle(t - t_min, y - y.mean(), 2 * np.pi * freqs, normalize=True)
+        if mask_aliases:
+            periods = 1.0 / freqs
+            for p0, width in ALIAS_PERIODS:
+                power[np.abs(periods / p0 - 1.0) < width] = 0.0
+        return power
+
+    freqs = np.linspace(f_lo, f_hi, n)
+    power = periodogram(freqs)
+    # the capped grid can be coarser than a peak's width (1 / baseline): refine around the
+    # five highest coarse peaks on a grid fine enough to phase the whole baseline
+    step = freqs[1] - freqs[0]
+    best_f, best_p = freqs[int(np.argmax(power))], float(power.max())
+    for i in np.argsort(power)[-5:]:
+        fine = np.linspace(max(freqs[i] - 2 * step, f_lo), min(freqs[i] + 2 * step, f_hi),
+                           int(max(50, 4 * step * baseline * oversample)))
+        p = periodogram(fine)
+        if p.max() > best_p:
+            best_f, best_p = fine[int(np.argmax(p))], float(p.max())
+    return float(1.0 / best_f)
+
+
+def _robust_ylim(ax, flux: np.ndarray) -> None:
+    """y-limits from the 0.5–99.5 percentiles (plus a margin): one outlier epoch must not
+    flatten the whole light curve."""
+    flux = np.asarray(flux, dtype=float)
+    flux = flux[np.isfinite(flux)]
+    if len(flux) < 5:
+        return
+    lo, hi = np.percentile(flux, [0.5, 99.5])
+    pad = 0.12 * (hi - lo) if hi > lo else 1.0
+    ax.set_ylim(lo - pad, hi + pad)
+
+
+def _band_handles() -> list:
+    from matplotlib.lines import Line2D
+
+    return [Line2D([], [], marker="o", ls="", color=BAND_COLORS[b], label=f"{s} {b}")
+            for s, bands in SURVEY_BANDS.items() for b in bands]
+
+
 def plot_example_lightcurves(
-    lightcurves: pd.DataFrame, objects: pd.DataFrame, object_ids: Sequence[str]
+    lightcurves: pd.DataFrame, objects: pd.DataFrame, object_ids: Sequence[str], fold: bool = True
 ) -> Figure:
-    """Light curves of the given objects (rows) in ZTF and ATLAS (columns), flux in µJy."""
-    fig = Figure(figsize=(10, 2.0 * len(object_ids)), constrained_layout=True)
-    axes = fig.subplots(len(object_ids), 2, squeeze=False)
+    """Light curves of the given objects (rows): ZTF and ATLAS (columns) on one shared time
+    axis per object (days since the object's first epoch in either survey), and, for
+    periodic classes (:data:`FOLDED_CLASSES`), a third panel phase-folded at the
+    Lomb–Scargle period of all bands (:func:`estimate_period`). y-limits ignore the most
+    extreme 0.5% of epochs at each end, so that one outlier does not flatten the curve. Flux in µJy;
+    one band key for the whole figure, above the panels (never over the data).
+    """
+    ncols = 3 if fold else 2
+    fig = Figure(figsize=(4.0 * ncols, 1.9 * len(object_ids) + 0.6), constrained_layout=True)
+    axes = fig.subplots(len(object_ids), ncols, squeeze=False)
     labels = objects.set_index("object_id")["label"]
     by_obj = dict(tuple(lightcurves[lightcurves["object_id"].isin(object_ids)].groupby("object_id")))
     for i, oid in enumerate(object_ids):
         lc = by_obj.get(oid, lightcurves.iloc[:0])
+        label = labels.get(oid, "?")
+        t0 = float(lc["mjd"].min()) if len(lc) else 0.0
+        span = float(lc["mjd"].max()) - t0 if len(lc) else 1.0
         for j, (survey, bands) in enumerate(SURVEY_BANDS.items()):
             ax = axes[i, j]
             for band in bands:
                 sel = lc[(lc["survey"] == survey) & (lc["band"] == band)]
-                ax.errorbar(
-                    sel["mjd"], sel["flux"], yerr=sel["flux_err"], fmt="o", ms=1.5, lw=0.5,
-                    color=BAND_COLORS[band], ecolor=BAND_COLORS[band], alpha=0.6, label=band,
-                )
-            ax.set_title(f"{oid} ({labels.get(oid, '?')}) — {survey}", fontsize=9)
-            ax.set_ylabel("flux [µJy]", fontsize=8)
+                ax.errorbar(sel["mjd"] - t0, sel["flux"], yerr=sel["flux_err"], fmt="o", ms=1.5, lw=0.4,
+                            color=BAND_COLORS[band], ecolor=BAND_COLORS[band], alpha=0.5)
+            _robust_ylim(ax, lc.loc[lc["survey"] == survey, "flux"].to_numpy())
+            ax.set_xlim(-0.03 * span, 1.03 * span)  # the same time range for both surveys
+            ax.set_title(f"{oid} ({label}) — {survey}", fontsize=8)
             ax.tick_params(labelsize=7)
-            ax.legend(fontsize=7, loc="upper right", markerscale=3)
-        axes[i, 0].set_xlabel("MJD", fontsize=8)
-        axes[i, 1].set_xlabel("MJD", fontsize=8)
+        axes[i, 0].set_ylabel("flux [µJy]", fontsize=8)
+        if fold:
+            ax = axes[i, 2]
+            if label in FOLDED_CLASSES and len(lc):
+                period = estimate_period([(g["mjd"].to_numpy(), g["flux"].to_numpy())
+                                          for _, g in lc.groupby(["survey", "band"])])
+                for survey, bands in SURVEY_BANDS.items():
+                    for band in bands:
+                        sel = lc[(lc["survey"] == survey) & (lc["band"] == band)]
+                        ax.plot(((sel["mjd"] - t0) / period) % 1.0, sel["flux"], "o", ms=1.2,
+                                color=BAND_COLORS[band], alpha=0.4)
+                ax.set_title(f"phase-folded, Lomb–Scargle P = {period:.4g} d", fontsize=8)
+                _robust_ylim(ax, lc["flux"].to_numpy())
+                ax.tick_params(labelsize=7)
+            else:
+                ax.set_axis_off()
+    for j in range(2):
+        axes[-1, j].set_xlabel("days since first epoch", fontsize=8)
+    if fold:
+        axes[-1, 2].set_xlabel("phase", fontsize=8)
+    fig.legend(handles=_band_handles(), loc="outside upper center", ncols=4, fontsize=8, markerscale=2,
+               frameon=False)
+    return fig
+
+
+def plot_filtering_report(report) -> Figure:
+    """Bar chart of a :class:`~mslc_utils.ingest.FilteringReport`: epochs removed per rule
+    and survey (log scale: one rule can remove orders of magnitude more than another)."""
+    rem = report.rules[report.rules["removed"].astype(bool)]
+    fig = Figure(figsize=(8, 0.35 * max(len(rem), 2) + 1.2), constrained_layout=True)
+    ax = fig.subplots()
+    if rem.empty:
+        ax.text(0.5, 0.5, "no epoch removed", ha="center", va="center")
+        ax.set_axis_off()
+        return fig
+    col = "epochs_removed"
+    names = [f"{r.stage}: {r.rule} ({r.survey})" for r in rem.itertuples(index=False)]
+    values = rem[col].fillna(0).to_numpy(dtype=float)
+    colors = ["#4477AA" if s == "ZTF" else "#EE7733" if s == "ATLAS" else "#999999" for s in rem["survey"]]
+    ax.barh(names, np.maximum(values, 0.8), color=colors)
+    ax.set_xscale("log")
+    ax.invert_yaxis()
+    ax.set_xlabel("epochs removed (log scale)")
+    ax.tick_params(labelsize=7)
     return fig
 
 
@@ -143,3 +327,70 @@ def to_markdown(df: pd.DataFrame, index: bool = True) -> str:
     sep = "|" + "|".join("---" for _ in frame.columns) + "|"
     body = ["| " + " | ".join(str(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, sep, *body])
+
+
+def table1_comparison(counts: pd.DataFrame) -> pd.DataFrame:
+    """Table 1 class by class beside the paper: counts and shares of the data set (%).
+
+    ``counts`` is :func:`class_counts`. The shares matter when the data set is smaller than
+    the paper's (the quick profile): the class *proportions* should match.
+    """
+    out = counts[["group", "n_objects", "paper_n_objects"]].copy()
+    out["share [%]"] = (100 * out["n_objects"] / max(out["n_objects"].sum(), 1)).round(1)
+    out["paper share [%]"] = (100 * out["paper_n_objects"] / out["paper_n_objects"].sum()).round(1)
+    return out.rename(columns={"n_objects": "objects", "paper_n_objects": "paper objects"})
+
+
+def examples_dir() -> "Path | None":
+    """The real example files shipped with the package (``mslc_utils/examples/``, holding a
+    ``labels.csv`` and ``ztf/`` / ``atlas/``), or ``None`` when this checkout has none."""
+    from pathlib import Path
+
+    d = Path(__file__).resolve().parent / "examples"
+    return d if (d / "labels.csv").is_file() else None
+
+
+def example_filtering_report(out_dir) -> tuple[object | None, str | None]:
+    """Ingest the shipped real example files (:func:`examples_dir`) into ``out_dir`` and
+    return ``(FilteringReport, source description)``; ``(None, None)`` without example files.
+
+    Notebook 01 shows this report in the simulated profile, where there are no cuts to report:
+    it shows what the ingestion does on real files, at the smallest scale.
+    """
+    from .ingest import build_dataset, find_labels
+
+    d = examples_dir()
+    if d is None:
+        return None, None
+    _, rep = build_dataset(find_labels(d), d, out_dir=out_dir, n_jobs=1, progress=False, on_error="drop")
+    return rep, "the real example files in mslc_utils/examples/"
+
+
+def data_summary(
+    objects: pd.DataFrame, counts: pd.DataFrame, cadence: pd.DataFrame, splits_table: pd.DataFrame, simulated: bool
+) -> str:
+    """Notebook 01's closing Markdown, computed from its tables (never stale)."""
+    by_group = counts.groupby("group", sort=False)["n_objects"].sum()
+    share = 100 * counts["n_objects"] / max(counts["n_objects"].sum(), 1)
+    paper_share = 100 * counts["paper_n_objects"] / counts["paper_n_objects"].sum()
+    worst = (share - paper_share).abs().idxmax()
+    test = splits_table.drop(index="total", errors="ignore")["test"]
+    few = test[test < 10]
+    ratio = cadence["ratio"]
+    lines = [
+        f"- {len(objects)} objects ({'simulated' if simulated else 'real data'}): "
+        + ", ".join(f"{g} {n}" for g, n in by_group.items())
+        + f". Class shares follow the paper's within {abs(share[worst] - paper_share[worst]):.1f} percentage points "
+        f"(largest gap: {worst}, {share[worst]:.1f}% vs {paper_share[worst]:.1f}%).",
+        f"- Largest class {counts['n_objects'].idxmax()} ({counts['n_objects'].max()}), smallest "
+        f"{counts['n_objects'].idxmin()} ({counts['n_objects'].min()}): an imbalance of "
+        f"{counts['n_objects'].max() / max(counts['n_objects'].min(), 1):.0f} to 1, which is why the paper reports macro-F1.",
+        "- Cadence statistics are within "
+        f"{100 * (ratio.min() - 1):+.0f}% to {100 * (ratio.max() - 1):+.0f}% of the paper's "
+        f"(median epochs per light curve: ZTF {cadence.loc[('ZTF', 'median_n_obs'), 'this']:.0f} vs "
+        f"{cadence.loc[('ZTF', 'median_n_obs'), 'paper']:.0f}, ATLAS {cadence.loc[('ATLAS', 'median_n_obs'), 'this']:.0f} vs "
+        f"{cadence.loc[('ATLAS', 'median_n_obs'), 'paper']:.0f}).",
+        f"- {len(few)} of {len(test)} classes have fewer than 10 test objects"
+        + (f" ({', '.join(f'{c} {n}' for c, n in few.items())}): their test recall is coarse." if len(few) else "."),
+    ]
+    return "\n".join(lines)

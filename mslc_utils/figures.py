@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .render import VIEW_BANDS, RenderSettings, image_difference, render_image
+from .render import BAND_COLORS, VIEW_BANDS, RenderSettings, image_difference, render_image
 
 #: rows of Figure 1, as in the paper: ZTF (g, r), ATLAS (c, o), stacked (all four bands)
 FIGURE1_VIEWS: tuple[str, ...] = ("ZTF", "ATLAS", "stacked")
@@ -30,6 +30,72 @@ def save_figure(fig, stem: str | Path, formats: Sequence[str] = ("png", "pdf"), 
         metadata = {"CreationDate": None} if fmt == "pdf" else None
         fig.savefig(path, dpi=dpi, metadata=metadata)
         paths[fmt] = path
+    return paths
+
+
+def _in_ipython_kernel() -> bool:
+    """True inside a Jupyter kernel (papermill, JupyterLab, nbval), where figures are shown."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebooks extra
+        return False
+    shell = get_ipython()
+    return shell is not None and hasattr(shell, "kernel")
+
+
+def figure_png(fig, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes (for inline display; deterministic for a given figure)."""
+    import io
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+class SavedFigure(dict):
+    """Paths of a saved figure by format; shown in a notebook as the files' paths relative to
+    the repository (never the machine's absolute paths)."""
+
+    def __repr__(self) -> str:
+        from .report import relpath
+
+        return "saved: " + ", ".join(relpath(p) for p in self.values())
+
+    def _repr_pretty_(self, printer, cycle) -> None:  # IPython's display of a cell's value
+        printer.text(repr(self))
+
+
+def show_and_save(
+    fig,
+    path_stem: str | Path,
+    formats: Sequence[str] = ("png",),
+    dpi: int = 150,
+    inline_dpi: int = 90,
+    display: bool | None = None,
+) -> SavedFigure:
+    """Save ``fig`` with :func:`save_figure` and show it inline as a PNG output.
+
+    The one way every notebook shows a figure: the files in ``figures/<profile>/`` are
+    byte-identical across runs, and the notebook stores an ``image/png`` output (a
+    :class:`matplotlib.figure.Figure` built outside pyplot has no inline display of its own,
+    only the text ``<Figure size ...>``). The inline copy uses ``inline_dpi`` so that the
+    committed notebooks stay small. ``display=None`` shows only inside a Jupyter kernel.
+    A pyplot figure is closed afterwards, so it is not displayed a second time.
+    """
+    stem = Path(path_stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = SavedFigure(save_figure(fig, stem, formats, dpi=dpi))
+    if display is None:
+        display = _in_ipython_kernel()
+    if display:
+        from IPython.display import Image
+        from IPython.display import display as ipy_display
+
+        ipy_display(Image(data=figure_png(fig, dpi=inline_dpi), format="png"))
+    import matplotlib.pyplot as plt
+
+    if plt.fignum_exists(getattr(fig, "number", -1)):
+        plt.close(fig)
     return paths
 
 
@@ -62,10 +128,17 @@ def figure1(
     settings: RenderSettings,
     views: Sequence[str] = FIGURE1_VIEWS,
 ) -> Figure:
-    """Figure 1: model input images; rows ZTF, ATLAS, stacked; one column per object."""
+    """Figure 1: model input images; rows ZTF, ATLAS, stacked; one column per object.
+
+    Column titles give the class and object id; each row is labelled with its survey and
+    bands; a key below the images names the band colours (the images have no axes, so the
+    colours are the only way to tell the bands apart).
+    """
+    from matplotlib.lines import Line2D
+
     images = figure1_images(lightcurves, object_ids, settings, views)
     labels = objects.set_index("object_id")["label"]
-    fig = Figure(figsize=(2.4 * len(object_ids), 2.5 * len(views)), constrained_layout=True)
+    fig = Figure(figsize=(2.3 * len(object_ids) + 0.6, 2.3 * len(views) + 0.7), constrained_layout=True)
     axes = fig.subplots(len(views), len(object_ids), squeeze=False)
     for i, view in enumerate(views):
         for j, oid in enumerate(object_ids):
@@ -74,9 +147,13 @@ def figure1(
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
-                ax.set_title(f"{oid}\n({labels.get(oid, '?')})", fontsize=9)
+                ax.set_title(f"{labels.get(oid, '?')}\n{oid}", fontsize=9)
             if j == 0:
-                ax.set_ylabel({"stacked": "stacked input"}.get(view, view), fontsize=10)
+                bands = ", ".join(VIEW_BANDS[view])
+                ax.set_ylabel(f"{view}\n({bands})", fontsize=9)
+    handles = [Line2D([], [], color=BAND_COLORS[b], lw=3, label=f"{name} {b}")
+               for name, bands in (("ZTF", ("g", "r")), ("ATLAS", ("c", "o"))) for b in bands]
+    fig.legend(handles=handles, loc="outside lower center", ncols=4, fontsize=8, frameon=False)
     return fig
 
 
@@ -130,3 +207,75 @@ def difference_figure(lightcurves: pd.DataFrame, object_id: str, settings: Rende
 def with_image_size(settings: RenderSettings, image_size: int) -> RenderSettings:
     """The same settings at another image size (Figure 1 is always drawn at 256 px)."""
     return dataclasses.replace(settings, image_size=image_size)
+
+
+#: the model inputs of the paper, as (row title, survey of the light curve panel or None for
+#: both, view of the image): Models 3, 4, 5 and the two inputs of MS-SwinV2 (Models 6, 7)
+MODEL_INPUTS: tuple[tuple[str, str | None, str], ...] = (
+    ("Model 3 — SwinV2 (ZTF only)", "ZTF", "ZTF"),
+    ("Model 4 — SwinV2 (ATLAS only)", "ATLAS", "ATLAS"),
+    ("Model 5 — SwinV2 (stacked input)", None, "stacked"),
+    ("Models 6, 7 — MS-SwinV2, ZTF stream", "ZTF", "ZTF"),
+    ("Models 6, 7 — MS-SwinV2, ATLAS stream", "ATLAS", "ATLAS"),
+)
+
+
+def model_inputs_figure(lightcurves: pd.DataFrame, object_id: str, label: str, settings: RenderSettings) -> Figure:
+    """One object's light curve (left, days since first epoch, µJy) beside the Overlay image
+    each model sees (right), one row per model input of :data:`MODEL_INPUTS`. The two
+    MS-SwinV2 streams receive the same images as Models 3 and 4, but through one shared
+    backbone trained on both at once."""
+    table = _object_table(lightcurves, object_id)
+    t0 = float(table["mjd"].min())
+    fig = Figure(figsize=(8.5, 2.0 * len(MODEL_INPUTS)), constrained_layout=True)
+    axes = fig.subplots(len(MODEL_INPUTS), 2, width_ratios=[2.6, 1], squeeze=False)
+    for (title, survey, view), (ax_lc, ax_img) in zip(MODEL_INPUTS, axes):
+        bands = VIEW_BANDS[view]
+        for band in bands:
+            sel = table[table["band"] == band]
+            ax_lc.errorbar(sel["mjd"] - t0, sel["flux"], yerr=sel["flux_err"], fmt="o", ms=1.2, lw=0.3,
+                           color=BAND_COLORS[band], alpha=0.5, label=band)
+        ax_lc.set_title(title, fontsize=9, loc="left")
+        ax_lc.set_ylabel("flux [µJy]", fontsize=8)
+        ax_lc.tick_params(labelsize=7)
+        ax_lc.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), markerscale=3, frameon=False)
+        ax_img.imshow(render_image(table, bands=bands, settings=settings), interpolation="nearest")
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title(f"image ({', '.join(bands)})", fontsize=8)
+    axes[0, 0].sharex(axes[1, 0])
+    for ax in axes[1:, 0]:
+        ax.sharex(axes[0, 0])
+    axes[-1, 0].set_xlabel(f"days since first epoch ({object_id}, {label})", fontsize=8)
+    return fig
+
+
+def gallery_figure(
+    lightcurves: pd.DataFrame,
+    rows: pd.DataFrame,
+    settings: RenderSettings,
+    views: Sequence[str] = ("ZTF", "ATLAS"),
+    ncols: int = 4,
+) -> Figure:
+    """A gallery of objects (``rows`` with ``object_id``, ``true``, ``predicted`` and
+    ``p_predicted``): the images of ``views`` side by side per object, titled with the true
+    and the predicted class."""
+    n = len(rows)
+    if n == 0:
+        raise ValueError("no objects to show")
+    nrows = int(np.ceil(n / ncols))
+    fig = Figure(figsize=(2.3 * ncols * len(views) / 1.6, 2.0 * nrows + 0.3), constrained_layout=True)
+    subfigs = np.atleast_1d(fig.subfigures(nrows, ncols, squeeze=False).ravel())
+    for sf, r in zip(subfigs, rows.itertuples(index=False)):
+        table = _object_table(lightcurves, r.object_id)
+        axes = np.atleast_1d(sf.subplots(1, len(views)))
+        for ax, view in zip(axes, views):
+            ax.imshow(render_image(table, bands=VIEW_BANDS[view], settings=settings), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_xlabel(view, fontsize=7)
+        sf.suptitle(f"{r.object_id}\ntrue {r.true} → predicted {r.predicted} ({100 * r.p_predicted:.0f}%)",
+                    fontsize=8)
+    for sf in subfigs[n:]:
+        sf.set_visible(False)
+    return fig

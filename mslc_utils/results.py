@@ -22,7 +22,6 @@ import pandas as pd
 from sklearn.metrics import confusion_matrix, f1_score
 
 from . import artifacts as A
-from .figures import save_figure
 from .taxonomy import CLASSES, N_CLASSES, group_boundaries
 
 log = logging.getLogger(__name__)
@@ -247,10 +246,23 @@ def confusion_mean_std(mats: np.ndarray, ddof: int = STD_DDOF) -> tuple[np.ndarr
     return mats.mean(axis=0), std
 
 
-def confusion_annotations(mean: np.ndarray, std: np.ndarray, threshold: float = STD_PRINT_THRESHOLD) -> np.ndarray:
-    """Cell texts: ``"0.85"`` and, where ``std >= threshold``, a second line ``"±0.07"``."""
-    ann = np.empty(mean.shape, dtype=object)
+#: Figure 4 writes a number only in cells whose mean recall is at least this large (the
+#: paper's matrices leave near-empty cells blank, so that the structure stays readable)
+ANNOTATE_THRESHOLD: float = 0.05
+
+
+def confusion_annotations(
+    mean: np.ndarray,
+    std: np.ndarray,
+    threshold: float = STD_PRINT_THRESHOLD,
+    annotate_threshold: float = ANNOTATE_THRESHOLD,
+) -> np.ndarray:
+    """Cell texts: ``"0.85"`` where the mean is at least ``annotate_threshold`` (else empty)
+    and, where also ``std >= threshold``, a second line ``"±0.07"``."""
+    ann = np.full(mean.shape, "", dtype=object)
     for idx in np.ndindex(mean.shape):
+        if mean[idx] < annotate_threshold:
+            continue
         txt = f"{mean[idx]:.2f}"
         if std[idx] >= threshold:
             txt += f"\n±{std[idx]:.2f}"
@@ -258,8 +270,21 @@ def confusion_annotations(mean: np.ndarray, std: np.ndarray, threshold: float = 
     return ann
 
 
-def plot_confusion(ax, mean: np.ndarray, std: np.ndarray, title: str, annot_size: float = 4.5) -> None:
-    """One Figure 4 panel on ``ax``: heatmap of ``mean`` with texts, group lines, labels."""
+def _label_groups(ax) -> None:
+    """Write the three group names (Transient, Stochastic, Periodic) outside the matrix,
+    centred on their blocks, above the top and left of the class names."""
+    from .taxonomy import GROUPS
+
+    edges = [0, *group_boundaries(), N_CLASSES]
+    for name, lo, hi in zip(GROUPS, edges[:-1], edges[1:]):
+        mid = (lo + hi) / 2
+        ax.annotate(name, xy=(mid, 0), xycoords="data", xytext=(0, 4), textcoords="offset points",
+                    ha="center", va="bottom", fontsize=9, fontweight="bold", annotation_clip=False)
+
+
+def plot_confusion(ax, mean: np.ndarray, std: np.ndarray, title: str, annot_size: float = 6.0) -> None:
+    """One Figure 4 panel on ``ax``: heatmap of ``mean`` (colour = recall, 0–1), numbers in
+    cells ≥ :data:`ANNOTATE_THRESHOLD`, black lines between the three groups, group names."""
     import seaborn as sns
 
     sns.heatmap(
@@ -280,10 +305,41 @@ def plot_confusion(ax, mean: np.ndarray, std: np.ndarray, title: str, annot_size
     for b in group_boundaries():
         ax.axhline(b, color="black", linewidth=1.2)
         ax.axvline(b, color="black", linewidth=1.2)
+    _label_groups(ax)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    ax.set_title(title)
-    ax.tick_params(axis="both", labelsize=7)
+    ax.set_title(title, pad=30, fontsize=13)
+    ax.tick_params(axis="both", labelsize=8)
+
+
+def figure4_figure(out_dir: str | Path, models: Sequence[str] = FIGURE4_MODELS, split: str = "test"):
+    """Figure 4 as a :class:`matplotlib.figure.Figure` (not saved): 2 x 2 panels of mean
+    recall confusion matrices, one shared colour bar. A model without artifacts gets a panel
+    saying "not run". The number of folds is not in the titles (it is in the caption)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    n = len(models)
+    ncols = 2 if n > 1 else 1
+    nrows = int(np.ceil(n / ncols))
+    fig = Figure(figsize=(9.5 * ncols + 1.0, 9.5 * nrows), constrained_layout=True)
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax, model_id in zip(axes.ravel(), models):
+        title = FIGURE4_TITLES.get(model_id, model_id)
+        mats = fold_confusions(out_dir, model_id, split)
+        if len(mats) == 0:
+            ax.text(0.5, 0.5, f"{title}\n{NOT_RUN}", ha="center", va="center", fontsize=14)
+            ax.set_axis_off()
+            continue
+        mean, std = confusion_mean_std(mats)
+        plot_confusion(ax, mean, std, title)
+    for ax in axes.ravel()[n:]:
+        ax.set_axis_off()
+    cbar = fig.colorbar(ScalarMappable(Normalize(0, 1), cmap="Blues"), ax=axes.ravel().tolist(), shrink=0.5,
+                        pad=0.01, aspect=40)
+    cbar.set_label("recall (fraction of the true class), mean over folds")
+    return fig
 
 
 def figure4(
@@ -292,40 +348,15 @@ def figure4(
     models: Sequence[str] = FIGURE4_MODELS,
     stem: str = "figure4",
     split: str = "test",
+    show: bool | None = None,
 ) -> dict[str, Path]:
-    """Figure 4: 2 x 2 panels of mean recall confusion matrices, saved as PNG and PDF.
-
-    A model without artifacts gets a panel saying "not run". The figure is closed after
-    saving (no pyplot state leaks).
-    """
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    """Figure 4 (:func:`figure4_figure`) saved as PNG and PDF in ``figures_dir`` and shown
+    inline in a notebook (:func:`mslc_utils.figures.show_and_save`)."""
+    from .figures import show_and_save
 
     figures_dir = Path(figures_dir)
-    figures_dir.mkdir(parents=True, exist_ok=True)
-    n = len(models)
-    ncols = 2 if n > 1 else 1
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(11 * ncols, 10.5 * nrows), squeeze=False)
-    try:
-        for ax, model_id in zip(axes.ravel(), models):
-            title = FIGURE4_TITLES.get(model_id, model_id)
-            mats = fold_confusions(out_dir, model_id, split)
-            if len(mats) == 0:
-                ax.text(0.5, 0.5, f"{title}\n{NOT_RUN}", ha="center", va="center", fontsize=14)
-                ax.set_axis_off()
-                continue
-            mean, std = confusion_mean_std(mats)
-            plot_confusion(ax, mean, std, f"{title} — {len(mats)} fold(s)")
-        for ax in axes.ravel()[n:]:
-            ax.set_axis_off()
-        fig.tight_layout()
-        paths = save_figure(fig, figures_dir / stem, ("png", "pdf"), dpi=150)
-    finally:
-        plt.close(fig)
-    return paths
+    fig = figure4_figure(out_dir, models, split)
+    return show_and_save(fig, figures_dir / stem, ("png", "pdf"), dpi=150, inline_dpi=60, display=show)
 
 
 # ----------------------------------------------------------------------------------------
@@ -377,11 +408,54 @@ def recall_comparison(recall: pd.DataFrame, reference: str = "swin_ztf", decimal
     )
 
 
+#: classes with fewer test objects than this get no Appendix C sentence: their recall can
+#: only take a few values (0, 50 or 100% with two objects) and is flagged, not a finding
+MIN_TEST_OBJECTS: int = 10
+
+
+def test_class_counts(out_dir: str | Path, models: Sequence[str], split: str = "test") -> pd.Series:
+    """Objects per class in the ``split`` set (index = classes in Table 1 order), read from
+    the first model with predictions (every model is scored on the same test set)."""
+    for model_id in models:
+        folds = available_folds(out_dir, model_id, split)
+        if folds:
+            y = read_predictions(out_dir, model_id, folds[0], split)["y_true"]
+            counts = np.bincount(np.asarray(y, dtype=int), minlength=N_CLASSES)
+            return pd.Series(counts, index=pd.Index(CLASSES, name="class"), name=f"n_{split}")
+    return pd.Series(np.zeros(N_CLASSES, dtype=int), index=pd.Index(CLASSES, name="class"), name=f"n_{split}")
+
+
+def recall_table(recall: pd.DataFrame, n_test: pd.Series, min_objects: int = MIN_TEST_OBJECTS) -> pd.DataFrame:
+    """Per-class recall in % (one decimal) beside the number of test objects of each class,
+    and a column ``few test objects`` (True below ``min_objects``)."""
+    out = (100 * recall).round(1)
+    out.insert(0, "n_test", n_test.reindex(out.index).astype(int))
+    out[f"fewer than {min_objects}"] = out["n_test"] < min_objects
+    return out
+
+
 def recall_statements(
-    recall: pd.DataFrame, low: float = 0.25, high: float = 0.50, reference: str = "swin_ztf"
+    recall: pd.DataFrame,
+    low: float = 0.25,
+    high: float = 0.50,
+    reference: str = "swin_ztf",
+    n_test: pd.Series | None = None,
+    min_objects: int = MIN_TEST_OBJECTS,
 ) -> list[str]:
-    """Appendix C style sentences computed from ``recall`` (fractions), one list item each."""
+    """Appendix C style sentences computed from ``recall`` (fractions), one list item each.
+
+    With ``n_test``, classes with fewer than ``min_objects`` test objects are left out of
+    every sentence (and named once, first): their recall is too coarse to be a finding.
+    """
     out = []
+    if n_test is not None:
+        few = [c for c in recall.index if n_test.get(c, 0) < min_objects]
+        if few:
+            out.append(
+                f"Not interpreted (fewer than {min_objects} test objects): "
+                + ", ".join(f"{c} ({int(n_test.get(c, 0))})" for c in few) + "."
+            )
+            recall = recall.drop(index=few)
     for model_id in recall.columns:
         name = MODEL_ROWS[model_id].description if model_id in MODEL_ROWS else model_id
         r = recall[model_id]
@@ -411,25 +485,29 @@ def save_appendix_c(
     models: Sequence[str] | None = None,
     reference: str = "swin_ztf",
 ) -> dict[str, object]:
-    """Write the Appendix C tables: per-class recall of the Figure 4 models
-    (``recall_per_class``), the comparison of every model with ``reference``
+    """Write the Appendix C tables: per-class recall (%) of the Figure 4 models beside the
+    number of test objects (``recall_per_class``), the comparison of every model with
+    ``reference`` over the classes with at least :data:`MIN_TEST_OBJECTS` test objects
     (``recall_vs_ztf``) and the statements (``recall_statements.md``)."""
     figures_dir = Path(figures_dir)
     all_models = [r.model_id for r in TABLE2_ROWS] if models is None else list(models)
     recall_all = per_class_recall(out_dir, all_models)
+    n_test = test_class_counts(out_dir, all_models)
     fig4 = [m for m in FIGURE4_MODELS if m in recall_all.columns]
     recall4 = recall_all[fig4]
-    recall_pct = (100 * recall4).round(1).reset_index()
-    paths = {"recall_per_class": write_table(recall_pct, figures_dir, "recall_per_class")}
-    result: dict[str, object] = {"recall": recall_all, "recall_figure4": recall4}
+    table = recall_table(recall4, n_test)
+    paths = {"recall_per_class": write_table(table.reset_index(), figures_dir, "recall_per_class")}
+    result: dict[str, object] = {"recall": recall_all, "recall_figure4": recall4, "n_test": n_test,
+                                 "recall_table": table}
+    enough = recall_all[n_test.reindex(recall_all.index).fillna(0) >= MIN_TEST_OBJECTS]
     if reference in recall_all.columns:
-        comp = recall_comparison(recall_all, reference)
+        comp = recall_comparison(enough, reference)
         paths["recall_vs_ztf"] = write_table(comp, figures_dir, "recall_vs_ztf")
         result["comparison"] = comp
     else:
         log.warning("Appendix C: reference model %s not run; no comparison table", reference)
         result["comparison"] = None
-    statements = recall_statements(recall_all, reference=reference)
+    statements = recall_statements(recall_all, reference=reference, n_test=n_test)
     md = figures_dir / "recall_statements.md"
     md.write_text("".join(f"- {s}\n" for s in statements) if statements else f"- {NOT_RUN}\n")
     paths["statements"] = {"md": md}
@@ -442,7 +520,7 @@ def make_results(ctx: Any) -> dict[str, Any]:
     """Every result of the paper from a run's saved artifacts (notebook 06): Table 2,
     Figure 4 and the Appendix C tables, written to ``ctx.figures_dir``. Never trains."""
     t2, t2_paths = save_table2(ctx.out_dir, ctx.figures_dir)
-    fig4 = figure4(ctx.out_dir, ctx.figures_dir)
+    fig4 = figure4(ctx.out_dir, ctx.figures_dir, show=False)
     app_c = save_appendix_c(ctx.out_dir, ctx.figures_dir)
     return {"table2": t2, "table2_paths": t2_paths, "figure4": fig4, "appendix_c": app_c}
 
@@ -467,3 +545,145 @@ def fold_scores_table(out_dir: str | Path, model_ids: Sequence[str]) -> pd.DataF
     if not rows:
         return pd.DataFrame(columns=["model", "split", "mean", "std"])
     return pd.DataFrame(rows).set_index(["model", "split"])
+
+
+# ----------------------------------------------------------------------------------------
+# Table 2: the paper's claims, checked on this run
+# ----------------------------------------------------------------------------------------
+#: The paper's qualitative claims about Table 2 (Section 4), as (claim, left models, right
+#: models): the claim holds when the best mean of ``left`` exceeds the best mean of ``right``.
+TABLE2_CLAIMS: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = (
+    ("ZTF beats ATLAS (ATAT: Model 1 > Model 2)", ("atat_ztf",), ("atat_atlas",)),
+    ("ZTF beats ATLAS (SwinV2: Model 3 > Model 4)", ("swin_ztf",), ("swin_atlas",)),
+    ("SwinV2 beats ATAT on ZTF (Model 3 > Model 1)", ("swin_ztf",), ("atat_ztf",)),
+    ("SwinV2 beats ATAT on ATLAS (Model 4 > Model 2)", ("swin_atlas",), ("atat_atlas",)),
+    ("Averaged probabilities beat the best single survey (3+4 > 3)", ("avg_3_4",), ("swin_ztf", "swin_atlas")),
+    ("BRF on embeddings beats the best single survey (3+4 > 3)", ("brf_3_4",), ("swin_ztf", "swin_atlas")),
+    ("Stacked input is worse than ZTF only (Model 5 < Model 3)", ("swin_ztf",), ("swin_stacked",)),
+    ("MS-SwinV2 beats every other model (max(6, 7) is best)", ("ms_swin_linear", "ms_swin_mlp"),
+     ("atat_ztf", "atat_atlas", "swin_ztf", "swin_atlas", "avg_3_4", "brf_3_4", "swin_stacked")),
+)
+
+
+def table2_claims(t2: pd.DataFrame) -> pd.DataFrame:
+    """Whether this run agrees with each claim of :data:`TABLE2_CLAIMS`, from a Table 2
+    (:func:`table2`). Columns: ``claim``, ``this run`` (best mean of each side, %),
+    ``difference`` (percentage points), ``agrees`` (``"yes"``, ``"no"`` or ``"not run"``),
+    ``within noise`` (``True`` when the difference is smaller than the larger of the two
+    fold standard deviations: the sign could flip with other folds)."""
+    by_id = t2.set_index("model_id")
+    rows = []
+    for claim, left, right in TABLE2_CLAIMS:
+        sides = []
+        for ids in (left, right):
+            sub = by_id.reindex(list(ids))
+            sub = sub[sub["f1_mean"].notna()]
+            sides.append(sub.loc[sub["f1_mean"].idxmax()] if len(sub) else None)
+        if sides[0] is None or sides[1] is None or len(sides[1]) == 0:
+            rows.append({"claim": claim, "this run": NOT_RUN, "difference": float("nan"),
+                         "agrees": NOT_RUN, "within noise": False})
+            continue
+        a, b = sides
+        diff = float(a["f1_mean"] - b["f1_mean"])
+        rows.append({
+            "claim": claim,
+            "this run": f"{a['f1_mean']:.1f} ({a['MODEL']}) vs {b['f1_mean']:.1f} ({b['MODEL']})",
+            "difference": round(diff, 1),
+            "agrees": "yes" if diff > 0 else "no",
+            "within noise": bool(abs(diff) < max(a["f1_std"], b["f1_std"])),
+        })
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------
+# Training curves (notebooks 03 and 05)
+# ----------------------------------------------------------------------------------------
+def training_history(out_dir: str | Path, model_id: str) -> pd.DataFrame:
+    """Per fold and epoch: ``train_loss`` (mean of the losses logged in that epoch),
+    ``val_loss`` and ``val_macro_f1``, from each complete fold's ``train_log.json`` (the
+    Trainer's ``log_history``). Folds without a training log are left out."""
+    rows = []
+    for k in A.completed_folds(out_dir, model_id):
+        path = A.fold_dir(out_dir, model_id, k) / A.TRAIN_LOG_FILE
+        if not path.is_file():
+            continue
+        train: dict[int, list[float]] = {}
+        evals: dict[int, dict[str, float]] = {}
+        for rec in A.read_json(path):
+            epoch = int(np.ceil(float(rec.get("epoch", 0)) - 1e-9))
+            if "loss" in rec:
+                train.setdefault(epoch, []).append(float(rec["loss"]))
+            if "eval_macro_f1" in rec:
+                evals[epoch] = {"val_loss": float(rec.get("eval_loss", np.nan)),
+                                "val_macro_f1": float(rec["eval_macro_f1"])}
+        for epoch in sorted(set(train) | set(evals)):
+            rows.append({"fold": k, "epoch": epoch,
+                         "train_loss": float(np.mean(train[epoch])) if epoch in train else np.nan,
+                         **evals.get(epoch, {"val_loss": np.nan, "val_macro_f1": np.nan})})
+    return pd.DataFrame(rows, columns=["fold", "epoch", "train_loss", "val_loss", "val_macro_f1"])
+
+
+def best_epoch_at_end(history: pd.DataFrame) -> list[int]:
+    """Folds whose best validation macro-F1 is at their last epoch: training stopped while
+    still improving, so a longer training budget may help."""
+    out = []
+    for k, h in history.dropna(subset=["val_macro_f1"]).groupby("fold"):
+        h = h.sort_values("epoch")
+        best = h["epoch"].iloc[int(np.argmax(h["val_macro_f1"].to_numpy()))]
+        if best == h["epoch"].max() and len(h) > 1:
+            out.append(int(k))
+    return out
+
+
+def plot_training_curves(histories: dict[str, pd.DataFrame]):
+    """Training curves of several models (rows): loss (train solid, validation dashed) and
+    validation macro-F1 per epoch, one colour per fold, the best epoch of each fold marked."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    fig = Figure(figsize=(10, 2.6 * max(len(histories), 1) + 0.4), constrained_layout=True)
+    axes = fig.subplots(max(len(histories), 1), 2, squeeze=False)
+    colors = [f"C{i}" for i in range(10)]
+    for (model_id, h), (ax_loss, ax_f1) in zip(histories.items(), axes):
+        name = MODEL_ROWS[model_id].description if model_id in MODEL_ROWS else model_id
+        for k, g in h.groupby("fold"):
+            c = colors[int(k) % 10]
+            ax_loss.plot(g["epoch"], g["train_loss"], "-", color=c, lw=1.2)
+            ax_loss.plot(g["epoch"], g["val_loss"], "--", color=c, lw=1.2)
+            ax_f1.plot(g["epoch"], 100 * g["val_macro_f1"], "-o", color=c, ms=2.5, lw=1.2, label=f"fold {k}")
+            if g["val_macro_f1"].notna().any():
+                i = int(np.nanargmax(g["val_macro_f1"].to_numpy()))
+                ax_f1.plot(g["epoch"].iloc[i], 100 * g["val_macro_f1"].iloc[i], "*", color=c, ms=9, mec="k", mew=0.5)
+        ax_loss.set_title(f"{name}: loss", fontsize=9)
+        ax_f1.set_title(f"{name}: validation macro-F1 (star = best epoch)", fontsize=9)
+        ax_loss.set_ylabel("cross-entropy", fontsize=8)
+        ax_f1.set_ylabel("macro-F1 [%]", fontsize=8)
+        for ax in (ax_loss, ax_f1):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.tick_params(labelsize=7)
+            ax.set_xlabel("epoch", fontsize=8)
+    handles = [Line2D([], [], color="k", ls="-", label="train loss"),
+               Line2D([], [], color="k", ls="--", label="validation loss")]
+    handles += [Line2D([], [], color=colors[k], ls="-", label=f"fold {k}") for k in range(5)]
+    fig.legend(handles=handles, loc="outside upper center", ncols=len(handles), fontsize=8, frameon=False)
+    return fig
+
+
+# ----------------------------------------------------------------------------------------
+# Misclassified test objects (notebook 06)
+# ----------------------------------------------------------------------------------------
+def misclassified(out_dir: str | Path, model_id: str, fold: int, split: str = "test") -> pd.DataFrame:
+    """Misclassified objects of one fold: ``object_id``, ``true``, ``predicted`` (class
+    names), ``p_predicted`` and ``p_true`` (the model's probabilities), most confident first."""
+    df = read_predictions(out_dir, model_id, fold, split)
+    probs = A.probabilities(df)
+    wrong = np.flatnonzero(df["y_true"].to_numpy() != df["y_pred"].to_numpy())
+    out = pd.DataFrame({
+        "object_id": df["object_id"].to_numpy()[wrong],
+        "true": [CLASSES[int(i)] for i in df["y_true"].to_numpy()[wrong]],
+        "predicted": [CLASSES[int(i)] for i in df["y_pred"].to_numpy()[wrong]],
+        "p_predicted": probs[wrong, df["y_pred"].to_numpy()[wrong].astype(int)],
+        "p_true": probs[wrong, df["y_true"].to_numpy()[wrong].astype(int)],
+    })
+    return out.sort_values(["p_predicted", "object_id"], ascending=[False, True]).reset_index(drop=True)

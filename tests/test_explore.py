@@ -57,3 +57,60 @@ def test_pick_examples_substitutes_absent_classes_within_their_group() -> None:
         pick_examples(objects, ["SLSN"], substitute=False)
     with pytest.raises(ValueError, match="classes present"):
         pick_examples(objects.iloc[:0], ["SNIa"])
+
+
+def test_estimate_period_recovers_a_sinusoid_with_gaps_and_two_bands() -> None:
+    import numpy as np
+
+    from mslc_utils.explore import estimate_period
+
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.uniform(0, 1000, 400))
+    t = t[(t % 365) < 240]  # seasonal gaps, as from the ground
+    true = 0.6237  # an RR Lyrae period, shorter than the nightly sampling
+    bands = [(t, 100 + 50 * np.sin(2 * np.pi * t / true) + rng.normal(0, 5, len(t))),
+             (t + 0.1, 300 + 30 * np.sin(2 * np.pi * (t + 0.1) / true) + rng.normal(0, 5, len(t)))]
+    assert estimate_period(bands) == pytest.approx(true, rel=1e-3)
+    with pytest.raises(ValueError, match="at least 10 epochs"):
+        estimate_period([(t[:5], t[:5])])
+
+
+def test_pick_representative_takes_the_median_sampled_object() -> None:
+    from mslc_utils.explore import pick_representative
+
+    rows = []
+    for oid, n_ztf, n_atlas in (("A", 5, 100), ("B", 50, 60), ("C", 200, 200), ("D", 55, 0)):
+        rows += [(oid, "ZTF", "g", float(i)) for i in range(n_ztf)]
+        rows += [(oid, "ATLAS", "o", float(i)) for i in range(n_atlas)]
+    lc = pd.DataFrame(rows, columns=["object_id", "survey", "band", "mjd"])
+    objects = pd.DataFrame({"object_id": ["A", "B", "C", "D"], "label": ["SNIa"] * 4})
+    # D is nearest the ZTF median but has no ATLAS light curve; B is typical in both surveys
+    assert pick_representative(lc, objects, ["SNIa"]) == ["B"]
+
+
+def test_table1_comparison_shares() -> None:
+    from mslc_utils.explore import table1_comparison
+
+    objects = objects_with_counts({c: 10 for c in CLASSES})
+    t = table1_comparison(class_counts(objects))
+    assert t["objects"].sum() == 210 and t["share [%]"].sum() == pytest.approx(100, abs=1.1)
+    assert t["paper share [%]"].sum() == pytest.approx(100, abs=1.1)
+
+
+def test_example_light_curves_share_the_time_axis_and_fold_periodic_classes() -> None:
+    import numpy as np
+
+    from mslc_utils.explore import plot_example_lightcurves
+
+    rows = []
+    for oid, t0 in (("P", 0.0), ("T", 0.0)):
+        for survey, band, start in (("ZTF", "r", 1000.0), ("ATLAS", "o", 0.0)):
+            t = np.linspace(start, start + 900, 120)
+            rows += [(oid, survey, band, t0 + x, np.sin(x / 3.1), 0.1) for x in t]
+    lc = pd.DataFrame(rows, columns=["object_id", "survey", "band", "mjd", "flux", "flux_err"])
+    objects = pd.DataFrame({"object_id": ["P", "T"], "label": ["RRLab", "SNIa"]})
+    fig = plot_example_lightcurves(lc, objects, ["P", "T"])
+    axes = np.array(fig.axes).reshape(2, 3)
+    assert axes[0, 0].get_xlim() == axes[0, 1].get_xlim()  # ZTF and ATLAS: same time range
+    assert axes[0, 2].get_title().startswith("phase-folded") and not axes[1, 2].axison
+    assert fig.legends and len(fig.legends[0].get_texts()) == 4  # one band key, outside the panels

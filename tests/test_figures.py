@@ -53,3 +53,38 @@ def test_saved_figures_are_byte_identical_across_runs(tmp_path) -> None:
     for fmt in first:
         assert first[fmt].read_bytes() == second[fmt].read_bytes(), fmt
     assert b"CreationDate" not in first["pdf"].read_bytes()
+
+
+def test_show_and_save_writes_files_and_shows_a_png(tmp_path, monkeypatch) -> None:
+    import IPython.display
+
+    from mslc_utils import figures
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj: shown.append(obj))
+    lc, objects = make_tables(20)
+    fig = figure1(lc, objects, ["OBJ1", "OBJ2"], with_image_size(RenderSettings(), 32))
+    paths = figures.show_and_save(fig, tmp_path / "fig1", ("png", "pdf"), display=True)
+    assert paths["png"].is_file() and paths["pdf"].is_file()
+    assert len(shown) == 1 and shown[0].data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert repr(paths).startswith("saved: <outside the repository>/fig1.")  # never an absolute path
+    figures.show_and_save(fig, tmp_path / "fig2", display=False)
+    assert len(shown) == 1
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["ZTF g", "ZTF r", "ATLAS c", "ATLAS o"]
+
+
+def test_model_inputs_and_gallery_figures() -> None:
+    import pandas as pd
+
+    from mslc_utils import figures
+
+    lc, objects = make_tables(20)
+    s = with_image_size(RenderSettings(), 32)
+    fig = figures.model_inputs_figure(lc, "OBJ1", "SNIa", s)
+    assert len(fig.axes) == 2 * len(figures.MODEL_INPUTS)
+    rows = pd.DataFrame({"object_id": ["OBJ1", "OBJ2"], "true": ["SNIa", "AGN"], "predicted": ["SNII", "QSO"],
+                         "p_predicted": [0.6, 0.5]})
+    g = figures.gallery_figure(lc, rows, s, ncols=2)
+    assert len(g.axes) == 4
+    with pytest.raises(ValueError, match="no objects"):
+        figures.gallery_figure(lc, rows.iloc[:0], s)

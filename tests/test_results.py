@@ -121,19 +121,72 @@ def test_recall_comparison_counts_and_classes() -> None:
 
 
 def test_save_appendix_c_writes_tables(tmp_path) -> None:
-    y = np.arange(N_CLASSES).repeat(2)
+    y = np.arange(N_CLASSES).repeat(R.MIN_TEST_OBJECTS)
+    y = y[~((y == 4) & (np.arange(len(y)) % R.MIN_TEST_OBJECTS >= 2))]  # SLSN: 2 test objects
     write_fold(tmp_path, "swin_ztf", 0, y, y)
     bad = y.copy()
     bad[y == 5] = 0  # TDE always wrong
+    bad[y == 4] = 0  # SLSN always wrong, but only 2 test objects: not interpreted
     write_fold(tmp_path, "swin_atlas", 0, y, bad)
     res = R.save_appendix_c(tmp_path, tmp_path / "fig")
     comp = res["comparison"].set_index("model_id")
-    assert comp.loc["swin_atlas", "lower"] == "TDE" and comp.loc["swin_atlas", "n_equal"] == 20
-    rec = pd.read_csv(tmp_path / "fig" / "recall_per_class.csv")
-    assert list(rec.columns) == ["class", "swin_ztf", "swin_atlas"]
-    assert rec.set_index("class").loc["TDE", "swin_atlas"] == 0.0
+    assert comp.loc["swin_atlas", "lower"] == "TDE" and comp.loc["swin_atlas", "n_equal"] == 19
+    rec = pd.read_csv(tmp_path / "fig" / "recall_per_class.csv").set_index("class")
+    assert list(rec.columns) == ["n_test", "swin_ztf", "swin_atlas", f"fewer than {R.MIN_TEST_OBJECTS}"]
+    assert rec.loc["TDE", "swin_atlas"] == 0.0 and rec.loc["SNIa", "swin_ztf"] == 100.0
+    assert rec.loc["SLSN", "n_test"] == 2 and rec.loc["SLSN", f"fewer than {R.MIN_TEST_OBJECTS}"]
+    assert not rec.loc["TDE", f"fewer than {R.MIN_TEST_OBJECTS}"]
     text = (tmp_path / "fig" / "recall_statements.md").read_text()
     assert re.search(r"SwinV2 \(ATLAS only\): below 25% recall for: TDE \(0%\)", text)
+    assert "Not interpreted (fewer than 10 test objects): SLSN (2)." in text
+    assert "SLSN (0%)" not in text  # a 2-object class is never stated as a finding
+
+
+def test_confusion_annotations_only_cells_above_threshold() -> None:
+    mean = np.array([[0.85, 0.04], [0.05, 0.0]])
+    std = np.array([[0.07, 0.2], [0.01, 0.0]])
+    ann = R.confusion_annotations(mean, std)
+    assert ann.tolist() == [["0.85\n±0.07", ""], ["0.05", ""]]
+
+
+def test_table2_claims_agree_disagree_and_not_run() -> None:
+    t2 = pd.DataFrame({
+        "model_id": ["swin_ztf", "swin_atlas", "swin_stacked", "atat_ztf"],
+        "MODEL": ["3", "4", "5", "1"],
+        "f1_mean": [30.0, 20.0, 35.0, float("nan")],
+        "f1_std": [1.0, 1.0, 8.0, float("nan")],
+    })
+    claims = R.table2_claims(t2).set_index("claim")
+    ztf_atlas = claims.loc["ZTF beats ATLAS (SwinV2: Model 3 > Model 4)"]
+    assert ztf_atlas["agrees"] == "yes" and ztf_atlas["difference"] == 10.0 and not ztf_atlas["within noise"]
+    stacked = claims.loc["Stacked input is worse than ZTF only (Model 5 < Model 3)"]
+    assert stacked["agrees"] == "no" and stacked["difference"] == -5.0 and stacked["within noise"]
+    assert claims.loc["ZTF beats ATLAS (ATAT: Model 1 > Model 2)", "agrees"] == R.NOT_RUN
+
+
+def test_training_history_and_best_epoch_at_end(tmp_path) -> None:
+    for k, f1 in enumerate(([0.1, 0.3, 0.2], [0.1, 0.2, 0.3])):
+        d = A.fold_dir(tmp_path, "swin_ztf", k, create=True)
+        log = []
+        for e, m in enumerate(f1, start=1):
+            log += [{"loss": 2.0 / e, "epoch": e - 0.5}, {"loss": 1.0 / e, "epoch": float(e)},
+                    {"eval_loss": 1.5 / e, "eval_macro_f1": m, "epoch": float(e)}]
+        A.write_json(d / A.TRAIN_LOG_FILE, log)
+        A.write_complete(d, "h")
+    h = R.training_history(tmp_path, "swin_ztf")
+    assert list(h["epoch"][h["fold"] == 0]) == [1, 2, 3]
+    assert h.loc[(h["fold"] == 0) & (h["epoch"] == 2), "train_loss"].item() == pytest.approx(0.75)
+    assert R.best_epoch_at_end(h) == [1]  # fold 1 peaks at its last epoch, fold 0 does not
+    fig = R.plot_training_curves({"swin_ztf": h})
+    assert len(fig.axes) == 2
+
+
+def test_misclassified_lists_wrong_objects_most_confident_first(tmp_path) -> None:
+    y = np.array([0, 1, 2, 3])
+    write_fold(tmp_path, "ms_swin_linear", 0, y, [0, 2, 2, 0])
+    wrong = R.misclassified(tmp_path, "ms_swin_linear", 0)
+    assert list(wrong["true"]) == [CLASSES[1], CLASSES[3]] and list(wrong["predicted"]) == [CLASSES[2], CLASSES[0]]
+    assert (wrong["p_predicted"] > wrong["p_true"]).all()
 
 
 def test_make_results_writes_every_output(tmp_path) -> None:
