@@ -309,3 +309,40 @@ def ranked(table: pd.DataFrame) -> pd.DataFrame:
     out = table.reset_index(drop=True)
     out.index = pd.RangeIndex(1, len(out) + 1, name="rank")
     return out
+
+
+def classify_summary(tables: dict[str, pd.DataFrame]) -> str:
+    """Closing Markdown of notebook 07, computed from the ``classify`` tables of each model.
+
+    ``tables`` maps a model's display name to the table :func:`mslc_utils.classify.classify`
+    returned: per model, how many objects were classified, which went through MS-SwinV2's
+    masked path, which were refused and why, and how confident the top class was.
+    """
+    lines = []
+    for name, t in tables.items():
+        done = t[t["status"] == "classified"]
+        refused = t[t["status"] != "classified"]
+        notes = t["note"].fillna("").astype(str)
+        masked = int(notes.str.contains("masked path").sum())
+        text = f"- **{name}**: {len(done)} of {len(t)} objects classified"
+        if masked:
+            text += f", {masked} of them through the masked path (one survey missing)"
+        if len(refused):
+            reasons = "; ".join(f"`{r.object_id}` ({str(r.note).removeprefix('not classified: ')})"
+                                for r in refused.itertuples())
+            text += f"; not classified: {reasons}"
+        if len(done):
+            p = done["top_probability"]
+            text += (f". Top-class probability {p.min():.2f}–{p.max():.2f} (chance for 21 classes: "
+                     f"{1 / 21:.2f}); top classes: {', '.join(map(str, done['top_class']))}.")
+        else:
+            text += "."
+        lines.append(text)
+    if len(tables) > 1:
+        tops = [t[t["status"] == "classified"].set_index("object_id")["top_class"] for t in tables.values()]
+        both = pd.concat(tops, axis=1, join="inner")  # objects every model classified
+        if len(both):
+            agree = int((both.nunique(axis=1) == 1).sum())
+            lines.append(f"- The models agree on the top class of {agree} of the {len(both)} objects "
+                         "all of them classified.")
+    return "\n".join(lines)

@@ -56,3 +56,20 @@ def test_notes_from_warnings_and_logged_progress_bars(capsys, tmp_path) -> None:
 
     report.logged(tmp_path / "bar.log", bar)
     assert (tmp_path / "bar.log").read_text() == "ingest: 50%\n" and capsys.readouterr().err == ""
+
+
+def test_classify_summary_counts_masked_refused_and_agreement():
+    from mslc_utils.report import classify_summary
+
+    ms = pd.DataFrame({"object_id": ["x", "y", "z"], "status": ["classified"] * 3,
+                       "top_class": ["SNIa", "QSO", "AGN"], "top_probability": [0.3, 0.2, 0.5],
+                       "note": ["", "ATLAS missing: MS-SwinV2 masked path (blank ATLAS image)", None]})
+    ztf = pd.DataFrame({"object_id": ["x", "y", "z"], "status": ["classified", "classified", "not classified"],
+                        "top_class": ["SNIa", "AGN", None], "top_probability": [0.3, 0.2, None],
+                        "note": ["", "", "not classified: needs ZTF"]})
+    text = classify_summary({"MS": ms, "ZTF": ztf})
+    lines = text.splitlines()
+    assert lines[0].startswith("- **MS**: 3 of 3 objects classified, 1 of them through the masked path")
+    assert "0.20–0.50" in lines[0]
+    assert lines[1].startswith("- **ZTF**: 2 of 3 objects classified; not classified: `z` (needs ZTF)")
+    assert lines[2] == "- The models agree on the top class of 1 of the 2 objects all of them classified."
