@@ -30,6 +30,8 @@ with the rule and reason.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -321,7 +323,10 @@ def classify(
     if todo:
         # only the rows the view draws (a ZTF model never looks at ATLAS epochs)
         rows_used = lc if view not in SURVEYS else lc[lc["survey"] == view]
-        ds = LightCurveImageDataset(rows_used, todo, None, view=view, settings=clf.render_settings())
+        # a missing survey is reported per object in `note`; the dataset's own log line (meant
+        # for training runs) would only repeat it
+        with _quiet_logger("mslc_utils.image_dataset"):
+            ds = LightCurveImageDataset(rows_used, todo, None, view=view, settings=clf.render_settings())
         show = len(todo) >= 256 if progress is None else progress
         imgs = render_batch(ds, n_jobs=n_jobs, progress=show)
         if view == "multi":
@@ -432,3 +437,15 @@ def figure_predictions(table: pd.DataFrame, images: Mapping[str, np.ndarray], ti
 
 __all__ = ["figure_predictions", "classify", "load_inputs", "gather", "write_csv_atomic", "drops_summary", "Inputs",
            "CLASS_COLUMNS", "GROUP_COLUMNS"]
+
+
+@contextlib.contextmanager
+def _quiet_logger(name: str, level: int = logging.ERROR):
+    """Raise a logger's level for the duration of the block."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
