@@ -247,3 +247,22 @@ def test_bad_arguments():
         simulate_object(0, "Pulsar")
     with pytest.raises(RuntimeError, match="no draw"):
         simulate_object(0, "SNIa", max_epochs_per_survey=MIN_ZTF_DETECTIONS - 1, max_attempts=3)
+
+
+def test_run_data_uses_the_profile_alert_window_setting(tmp_path) -> None:
+    """mslc_utils.data passes preprocess.steps.alert_window.surveys to the simulator."""
+    from mslc_utils.config import setup
+    from mslc_utils.data import get_dataset
+
+    spans = {}
+    for name, steps in (("default", {}), ("both", {"alert_window": {"surveys": ["ZTF", "ATLAS"]}})):
+        ctx = setup("quick", OUT_DIR=str(tmp_path / name), DEVICE="cpu")
+        ctx.config["data"].update(n_objects=210, min_per_class=10)
+        ctx.config["preprocess"]["steps"] = steps
+        ds = get_dataset(ctx)
+        assert ds.manifest["simulation"]["alert_window_surveys"] == (["ZTF"] if name == "default" else ["ZTF", "ATLAS"])
+        lc = ds.lightcurves
+        tr = ds.objects.loc[ds.objects["label"].isin(TRANSIENTS), "object_id"]
+        a = lc[(lc["survey"] == "ATLAS") & lc["object_id"].isin(tr)]
+        spans[name] = (a.groupby("object_id")["mjd"].max() - a.groupby("object_id")["mjd"].min()).median()
+    assert spans["default"] > 2000 > 1000 > spans["both"]
