@@ -108,6 +108,7 @@ def pretrain_backbone(
     images: np.ndarray, swin_config: Mapping[str, Any], settings: PretrainSettings, verbose: bool = True
 ) -> tuple[Swinv2Model, list[float]]:
     """SimMIM pre-training on ``images``; returns the encoder as a ``Swinv2Model`` and the losses."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)  # bit-for-bit: the reduction order depends on the thread count
     torch.use_deterministic_algorithms(True)
     torch.manual_seed(settings.seed)
@@ -151,7 +152,8 @@ def pretrain_backbone(
     missing, unexpected = backbone.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise RuntimeError(f"encoder weights do not fit Swinv2Model: missing {missing}, unexpected {unexpected}")
-    torch.use_deterministic_algorithms(False)
+    torch.set_num_threads(threads)  # leave the process as it was
+    torch.use_deterministic_algorithms(deterministic)
     return backbone, losses
 
 
