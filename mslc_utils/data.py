@@ -12,6 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def _simulated(ctx: RunContext, force: bool = False) -> Dataset:
+    from .preprocess import alert_window_surveys
     from .simulate import simulate_dataset
 
     data_cfg = ctx.section("data")
@@ -23,13 +24,18 @@ def _simulated(ctx: RunContext, force: bool = False) -> Dataset:
         "seed": ctx.seed,
         "test_fraction": float(split_cfg["test_fraction"]),
         "n_folds": int(split_cfg["n_folds"]),
+        # the alert-window rule of real ingestion (preprocess.steps.alert_window.surveys)
+        "alert_window_surveys": list(alert_window_surveys(ctx.config.get("preprocess"))),
     }
     if not force and (cache / "manifest.json").exists():
         ds = load_dataset(cache)
         if ds.manifest and ds.manifest.get("simulation") == key and ds.splits is not None:
             return ds
         log.info("simulation settings changed; regenerating %s", cache)
-    lc, objects = simulate_dataset(key["n_objects"], seed=key["seed"], min_per_class=key["min_per_class"])
+    lc, objects = simulate_dataset(
+        key["n_objects"], seed=key["seed"], min_per_class=key["min_per_class"],
+        alert_window_surveys=tuple(key["alert_window_surveys"]),
+    )
     objects = objects.assign(has_ztf=True, has_atlas=True)
     splits = make_splits(objects, seed=key["seed"], test_fraction=key["test_fraction"], n_folds=key["n_folds"])
     ds = Dataset(lc, objects, splits, {"simulation": key})

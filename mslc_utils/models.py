@@ -2,13 +2,16 @@
 
 One code path serves both profiles:
 
-* ``swin.pretrained`` set (paper profile): ``Swinv2Model.from_pretrained(<hub id or local dir>)``,
+* ``swin.pretrained`` set (both profiles): ``Swinv2Model.from_pretrained(<hub id or local dir>)``,
   e.g. ``microsoft/swinv2-tiny-patch4-window16-256`` (embed_dim 96, depths [2, 2, 6, 2],
   heads [3, 6, 12, 24], window 16, 256×256 input, 768-d pooled output); a local directory
   with the same files (``config.json``, ``model.safetensors``, ``preprocessor_config.json``)
   goes through exactly the same call.
-* ``swin.pretrained`` null (quick profile): ``Swinv2Model(Swinv2Config(**swin.config))``, a
-  small randomly initialised model of the same class.
+  The quick profile names ``package:swinv2-quick``: a small SwinV2 (64 px, 2 stages, 96-d)
+  pre-trained label-free (masked-image modelling on a disjoint simulation, see
+  :mod:`mslc_utils.pretrain`) and shipped in ``mslc_utils/pretrained/`` (:func:`resolve_pretrained`).
+* ``swin.pretrained`` null: ``Swinv2Model(Swinv2Config(**swin.config))``, a randomly
+  initialised model of the same class.
 
 Input preprocessing reproduces the checkpoint's image processor (``ViTImageProcessor``:
 resize to the model's size, rescale by 1/255, normalise by mean/std) with torch ops on
@@ -52,6 +55,27 @@ IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
 #: lanczos/box/hamming, so those fall back to bicubic, the closest smooth kernel.)
 _RESAMPLE_TO_MODE: dict[int, str] = {0: "nearest", 1: "bicubic", 2: "bilinear", 3: "bicubic", 4: "bicubic", 5: "bicubic"}
 PREPROCESSOR_FILE = "preprocessor_config.json"
+#: ``swin.pretrained: package:<name>`` -> the checkpoint shipped in ``mslc_utils/pretrained/<name>``
+PACKAGE_PREFIX = "package:"
+
+
+def resolve_pretrained(pretrained: str | Path | None) -> str | None:
+    """``swin.pretrained`` as ``from_pretrained`` takes it.
+
+    ``package:<name>`` names a checkpoint shipped inside this package
+    (``mslc_utils/pretrained/<name>/``, found in an installed wheel too); anything else (a hub
+    id or a local directory) is returned unchanged; ``None`` stays ``None``.
+    """
+    if pretrained is None or not str(pretrained).startswith(PACKAGE_PREFIX):
+        return None if pretrained is None else str(pretrained)
+    name = str(pretrained)[len(PACKAGE_PREFIX):]
+    path = Path(__file__).resolve().parent / "pretrained" / name
+    if not name or "/" in name or ".." in name or not path.is_dir():
+        raise FileNotFoundError(
+            f"swin.pretrained {pretrained!r}: no packaged checkpoint {path} "
+            "(rebuild it with scripts/pretrain_quick_backbone.py)"
+        )
+    return str(path)
 
 
 # ----------------------------------------------------------------------------- preprocessing
@@ -192,7 +216,9 @@ def load_backbone(swin: Mapping[str, Any]) -> tuple[Swinv2Model, PreprocessConfi
     Parameters
     ----------
     swin
-        ``{"pretrained": <hub id | local dir | None>, "config": <Swinv2Config kwargs | None>}``.
+        ``{"pretrained": <hub id | local dir | package:<name> | None>, "config": <Swinv2Config kwargs | None>}``
+        (``package:<name>``: a checkpoint shipped in ``mslc_utils/pretrained/``, see
+        :func:`resolve_pretrained`).
         With ``pretrained`` the weights are loaded with ``Swinv2Model.from_pretrained``
         (a hub id needs the network or the Hugging Face cache; a local directory with the
         same files works offline); ``config`` then may override config attributes that do
@@ -203,7 +229,7 @@ def load_backbone(swin: Mapping[str, Any]) -> tuple[Swinv2Model, PreprocessConfi
     -------
     (backbone, preprocess config)
     """
-    pretrained = swin.get("pretrained")
+    pretrained = resolve_pretrained(swin.get("pretrained"))
     overrides = dict(swin.get("config") or {})
     if pretrained:
         from transformers.utils import logging as hf_logging

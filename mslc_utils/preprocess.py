@@ -12,14 +12,17 @@ name                  survey  keeps
 ====================  ======  ===================================================================
 ``ztf_procstatus``    ZTF     ``procstatus == "0"`` (a list such as ``56,57`` or a missing value fails)
 ``ztf_infobits``      ZTF     ``infobitssci == 0`` — **disabled by default** (paper: only "bad-quality flags")
-``atlas_err``         ATLAS   tphot error code ``err == 0``
+``atlas_err``         ATLAS   tphot error code ``err == 0`` — **disabled by default** (the project's
+                              choice; the paper names only the χ²/N and sky cuts for ATLAS)
 ``finite_flux``       both    finite ``mjd`` and ``flux``
 ``positive_flux_err`` both    finite ``flux_err > 0`` (ZTF: "negative flux uncertainties"; ATLAS ``duJy``)
 ``atlas_chi2``        ATLAS   ``0.5 < chi/N < 3``
 ``atlas_sky``         ATLAS   sky magnitude ``Sky > 18`` in o and ``> 18.5`` in c
 ``duplicate_epochs``  both    the first of epochs with the same band and mjd (after the quality cuts)
 ``alert_window``      ZTF     ``first_alert - 30 d <= mjd <= last_alert`` (alert times from the labels
-                              table, else first/last detection at ``|flux|/flux_err >= 5``)
+                              table, else first/last detection at ``|flux|/flux_err >= 5``); its
+                              ``surveys`` is THE alert-window setting: the embedded simulator
+                              cuts the same surveys (:func:`alert_window_surveys`)
 ``min_detections``    ZTF     light curves with at least 8 detections (object level)
 ====================  ======  ===================================================================
 
@@ -149,10 +152,16 @@ class InfoBitsStep(Step):
 
 @dataclass
 class AtlasErrStep(Step):
-    """ATLAS tphot error code: keep ``err == 0``."""
+    """ATLAS tphot error code: keep ``err == 0`` — the project's choice, **disabled by default**.
+
+    The paper names only the χ²/N and sky cuts for ATLAS (Section 3.1, after Silva-Farfán et
+    al. 2024); enable this step (``preprocess.steps.atlas_err: true``) to drop epochs whose
+    tphot fit reported an error as well.
+    """
 
     name: str = "atlas_err"
     surveys: tuple[str, ...] = ("ATLAS",)
+    enabled: bool = False
     column: str = "err"
 
     def columns(self) -> tuple[str, ...]:
@@ -458,6 +467,19 @@ def apply_cuts(
         parts.append(apply_steps(grp, steps, LightCurveContext(str(oid), str(survey), a, b), log))
     kept = pd.concat(parts, ignore_index=True) if parts else lightcurves.iloc[:0]
     return kept, log
+
+
+def alert_window_surveys(config: PreprocessConfig | Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The surveys cut to the alert window by a profile's ``preprocess`` section.
+
+    One setting for both data paths: real ingestion applies the ``alert_window`` step to
+    these surveys, and :mod:`mslc_utils.data` passes them to the simulator. A disabled step
+    gives ``()`` (no survey cut).
+    """
+    cfg = config if isinstance(config, PreprocessConfig) else PreprocessConfig.from_dict(
+        {k: v for k, v in dict(config or {}).items() if k in ("detection_snr", "steps")})
+    step = steps_by_name(cfg.steps)["alert_window"]
+    return tuple(step.surveys) if step.enabled else ()
 
 
 def steps_by_name(steps: Iterable[Step]) -> dict[str, Step]:

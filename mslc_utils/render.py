@@ -53,6 +53,7 @@ Entry points: :func:`render_image` (a canonical long table of one object) and
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -78,6 +79,7 @@ VIEW_BANDS: dict[str, tuple[str, ...]] = {
     "stacked": ("g", "r", "c", "o"),
 }
 RENDERERS: tuple[str, ...] = ("fast", "reference")
+STACKED_LAYOUTS: tuple[str, ...] = ("overlay", "tiled")
 
 BandData = Mapping[str, tuple[np.ndarray, np.ndarray, np.ndarray]]
 
@@ -102,6 +104,11 @@ class RenderSettings:
     limits: tuple[float, float] = (-0.05, 1.05)
     #: which renderer :func:`render_image` uses when none is named
     renderer: str = "fast"
+    #: the stacked input (Model 5: bands of both surveys in one image): ``"overlay"`` draws
+    #: g, r, c, o in one Overlay picture; ``"tiled"`` draws each band in its own panel of a
+    #: 2 × 2 grid (g r / c o), the literal reading of the paper's "bands g, r, o, and c are
+    #: concatenated spatially into a single image" (see :func:`render_tiled`)
+    stacked_layout: str = "overlay"
 
     def __post_init__(self) -> None:
         if int(self.image_size) != self.image_size or self.image_size < 4:
@@ -122,6 +129,10 @@ class RenderSettings:
             raise ValueError(f"RenderSettings: limits must be (low, high) with high > low, got {self.limits}")
         if self.renderer not in RENDERERS:
             raise ValueError(f"RenderSettings: renderer must be one of {RENDERERS}, got {self.renderer!r}")
+        if self.stacked_layout not in STACKED_LAYOUTS:
+            raise ValueError(
+                f"RenderSettings: stacked_layout must be one of {STACKED_LAYOUTS}, got {self.stacked_layout!r}"
+            )
 
     @property
     def figsize_inches(self) -> float:
@@ -145,7 +156,10 @@ class RenderSettings:
 
     def digest(self) -> str:
         """A short stable hash of every setting that changes the pixels (cache key)."""
-        payload = json.dumps({"render": self.to_dict(), "colors": BAND_COLORS, "v": 1}, sort_keys=True)
+        d = self.to_dict()
+        if d["stacked_layout"] == "overlay":  # the default: same key as before the option existed
+            del d["stacked_layout"]
+        payload = json.dumps({"render": d, "colors": BAND_COLORS, "v": 1}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
 
@@ -1011,9 +1025,41 @@ def render_arrays(
         band_data = {b: band_data[b] for b in wanted if b in band_data}
     else:
         _ordered_bands(list(band_data))
+    if s.stacked_layout == "tiled" and _spans_both_surveys(band_data):
+        return render_tiled(band_data, which, s)
     if which == "fast":
         return render_fast(band_data, s)
     return render_reference(band_data, s)
+
+
+def _spans_both_surveys(band_data: BandData) -> bool:
+    """True for a stacked input: bands of ZTF (g, r) and of ATLAS (c, o) are both asked for."""
+    return any(b in band_data for b in VIEW_BANDS["ZTF"]) and any(b in band_data for b in VIEW_BANDS["ATLAS"])
+
+
+def render_tiled(band_data: BandData, renderer: str, settings: RenderSettings) -> np.ndarray:
+    """The stacked input as four band panels concatenated spatially (2 × 2: g r / c o).
+
+    Each panel is the Overlay picture of one band at half the image size (the same strokes
+    in pixels), min-max normalised on its own; a band without epochs leaves its panel white.
+    The paper says the stacked images have "bands g, r, o, and c ... concatenated spatially
+    into a single image" (Section 2.3) while its Figure 1 shows one overlaid picture; the
+    ``render.stacked_layout`` option offers both readings.
+    """
+    size = settings.image_size
+    half = size // 2
+    out = np.full((size, size, 3), 255, dtype=np.uint8)
+    for k, band in enumerate(("g", "r", "c", "o")):
+        if band not in band_data or len(band_data[band][0]) == 0:
+            continue
+        row, col = divmod(k, 2)
+        h = half if row == 0 else size - half
+        w = half if col == 0 else size - half
+        panel_settings = dataclasses.replace(settings, image_size=max(h, w), stacked_layout="overlay")
+        one = {band: band_data[band]}
+        img = render_fast(one, panel_settings) if renderer == "fast" else render_reference(one, panel_settings)
+        out[row * half : row * half + h, col * half : col * half + w] = img[:h, :w]
+    return out
 
 
 def render_image(

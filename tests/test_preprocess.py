@@ -53,6 +53,7 @@ def test_default_step_names_and_order() -> None:
     assert names == ["ztf_procstatus", "ztf_infobits", "atlas_err", "finite_flux", "positive_flux_err",
                      "atlas_chi2", "atlas_sky", "duplicate_epochs", "alert_window", "min_detections"]
     assert not STEP_TYPES["ztf_infobits"]().enabled  # optional in the paper
+    assert not STEP_TYPES["atlas_err"]().enabled  # the project's choice, not the paper's
 
 
 def test_ztf_quality_rules_and_attribution() -> None:
@@ -83,6 +84,9 @@ def test_atlas_rules() -> None:
     lc.loc[4, "Sky"] = 18.4    # c: > 18.5 needed
     lc.loc[6, "flux_err"] = -20
     kept, log = run(lc)
+    assert removed(log) == {"atlas_chi2": 2, "atlas_sky": 2, "positive_flux_err": 1}
+    assert len(kept) == 7 and 0 in set(kept.index)  # err != 0 kept: atlas_err is off by default
+    kept, log = run(lc, PreprocessConfig.from_dict({"steps": {"atlas_err": True}}).steps)
     assert removed(log) == {"atlas_err": 1, "atlas_chi2": 2, "atlas_sky": 2, "positive_flux_err": 1}
     assert len(kept) == 6
     # ZTF rules do not touch ATLAS (no procstatus column, no alert window, no min detections)
@@ -198,3 +202,22 @@ def test_apply_cuts_many_objects_accounting() -> None:
         (("a", "ATLAS"), 8), (("z", "ZTF"), 8)]  # window 58980 .. 59014 keeps 8 of z's epochs
     s = log.summary().set_index("rule")
     assert s.loc["min_detections", "objects_removed"] == 1  # y: no detection at all
+
+
+def test_alert_window_surveys_is_one_setting() -> None:
+    from mslc_utils.preprocess import alert_window_surveys
+    from mslc_utils.simulate import ALERT_WINDOW_SURVEYS
+
+    assert alert_window_surveys(None) == ALERT_WINDOW_SURVEYS == ("ZTF",)
+    both = {"steps": {"alert_window": {"surveys": ["ZTF", "ATLAS"]}}}
+    assert alert_window_surveys(both) == ("ZTF", "ATLAS")
+    assert alert_window_surveys({"steps": {"alert_window": False}}) == ()
+    # other keys of a profile's preprocess section are ignored
+    assert alert_window_surveys({"on_error": "raise", "required_surveys": [], **both}) == ("ZTF", "ATLAS")
+    # real ingestion: the ATLAS light curve of an object is cut only when asked
+    lc = atlas(6)
+    lc["detected"] = [False, False, True, True, False, False]
+    kept, _ = run(lc)
+    assert len(kept) == 6
+    kept, _ = run(lc, PreprocessConfig.from_dict(both).steps)
+    assert len(kept) < 6

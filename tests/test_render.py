@@ -283,3 +283,43 @@ def test_image_difference():
     assert mad == pytest.approx(55 / 48) and frac == pytest.approx(1 / 16)
     with pytest.raises(ValueError):
         image_difference(a, a[:2])
+
+
+# ---------------------------------------------------------------- stacked layout
+def _four_bands() -> dict:
+    t = np.linspace(0.0, 50.0, 40)
+    return {b: (t + i, np.sin(t / (5.0 + i)) * (i + 1), np.full(t.size, 0.05)) for i, b in enumerate("grco")}
+
+
+def test_stacked_layout_option_and_validation() -> None:
+    from mslc_utils.render import STACKED_LAYOUTS
+
+    assert STACKED_LAYOUTS == ("overlay", "tiled") and RenderSettings().stacked_layout == "overlay"
+    with pytest.raises(ValueError, match="stacked_layout"):
+        RenderSettings(stacked_layout="mosaic")
+    assert RenderSettings.from_config({"stacked_layout": "tiled", "cache": True}).stacked_layout == "tiled"
+    # the default keeps the cache key it had before the option existed; tiled gets its own
+    assert RenderSettings(image_size=64).digest() != RenderSettings(image_size=64, stacked_layout="tiled").digest()
+
+
+@pytest.mark.parametrize("renderer", ["fast", "reference"])
+def test_tiled_stacked_image_is_four_band_panels(renderer: str) -> None:
+    from mslc_utils.render import render_arrays
+
+    s = RenderSettings(image_size=64, stacked_layout="tiled")
+    data = _four_bands()
+    img = render_arrays(data, None, renderer, s)
+    assert img.shape == (64, 64, 3) and img.dtype == np.uint8
+    half = RenderSettings(image_size=32)
+    for k, b in enumerate("grco"):
+        r, c = divmod(k, 2)
+        np.testing.assert_array_equal(img[32 * r : 32 * r + 32, 32 * c : 32 * c + 32],
+                                      render_arrays({b: data[b]}, None, renderer, half))
+    # a missing band leaves its panel white; one survey alone is a plain Overlay image
+    no_c = {b: v for b, v in data.items() if b != "c"}
+    assert (render_arrays(no_c, None, renderer, s)[32:, :32] == 255).all()
+    ztf = {b: data[b] for b in "gr"}
+    np.testing.assert_array_equal(render_arrays(ztf, None, renderer, s),
+                                  render_arrays(ztf, None, renderer, RenderSettings(image_size=64)))
+    # the overlay layout draws all four bands in one picture (differs from the tiles)
+    assert not np.array_equal(img, render_arrays(data, None, renderer, RenderSettings(image_size=64)))

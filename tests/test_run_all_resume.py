@@ -34,6 +34,7 @@ def _tiny_profile(path: Path) -> Path:
     cfg["data"].update(n_objects=168, min_per_class=8)
     cfg["splits"]["n_folds"] = N_FOLDS
     cfg["render"]["image_size"] = 32
+    cfg["swin"]["pretrained"] = None  # a tiny random model, not the packaged 64-px checkpoint
     cfg["swin"]["config"] = dict(image_size=32, patch_size=8, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
                                  window_size=2)
     # enough epochs that fold 1 is still training when its first checkpoint appears

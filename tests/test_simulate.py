@@ -149,19 +149,43 @@ def test_selection_and_transient_window(sim):
     assert (n_det >= MIN_ZTF_DETECTIONS).all()
     transients = objects.loc[objects["label"].isin(TRANSIENTS), "object_id"]
     assert len(transients) >= 18
+    atlas_spans = []
     for oid in transients:
         zd = z[(z["object_id"] == oid) & z["detected"]]["mjd"]
         first, last = zd.min(), zd.max()
-        rows = lc[lc["object_id"] == oid]
+        rows = z[z["object_id"] == oid]  # default: only ZTF is cut (as the real-data alert_window step)
         assert rows["mjd"].min() >= first - PRE_DETECTION_WINDOW_D - 1e-9, oid
-        assert rows["mjd"].max() <= last + 1e-9, oid
-        assert z.loc[z["object_id"] == oid, "mjd"].max() == last
+        assert rows["mjd"].max() == last, oid
         # a window of weeks to a couple of years, not the whole survey
         assert rows["mjd"].max() - rows["mjd"].min() < 1000
+        a = lc.loc[(lc["object_id"] == oid) & (lc["survey"] == "ATLAS"), "mjd"]
+        atlas_spans.append(a.max() - a.min())
+    # ATLAS keeps its whole history (queried at the ZTF position, not cut)
+    assert np.median(atlas_spans) > 2000
     # non-transients keep their whole history
     lpv = objects.loc[objects["label"] == "LPV", "object_id"].iloc[0]
     span = lc.loc[(lc["object_id"] == lpv) & (lc["survey"] == "ATLAS"), "mjd"]
     assert span.max() - span.min() > 2000
+
+
+def test_alert_window_in_both_surveys_when_asked():
+    lc, objects = simulate_dataset(21, seed=3, min_per_class=1, alert_window_surveys=("ZTF", "ATLAS"))
+    for oid in objects.loc[objects["label"].isin(TRANSIENTS), "object_id"]:
+        z = lc[(lc["object_id"] == oid) & (lc["survey"] == "ZTF")]
+        first, last = z.loc[z["detected"], "mjd"].min(), z.loc[z["detected"], "mjd"].max()
+        rows = lc[lc["object_id"] == oid]
+        assert rows["mjd"].min() >= first - PRE_DETECTION_WINDOW_D - 1e-9, oid
+        assert rows["mjd"].max() <= last + 1e-9, oid
+    with pytest.raises(ValueError, match="unknown survey"):
+        simulate_dataset(21, seed=3, min_per_class=1, alert_window_surveys=("PS1",))
+
+
+def test_transients_bright_as_labelled_ones(sim):
+    """Labelled transients are spectroscopically classified: peak |SNR| ~ tens (fixtures: ~55)."""
+    lc, objects = sim
+    z = lc[(lc["survey"] == "ZTF") & lc["object_id"].isin(objects.loc[objects["label"].isin(TRANSIENTS), "object_id"])]
+    peak = (z["flux"].abs() / z["flux_err"]).groupby(z["object_id"]).quantile(0.995)
+    assert 20.0 <= peak.median() <= 120.0
 
 
 def test_pre_detection_fluxes_are_quiet():
@@ -223,3 +247,22 @@ def test_bad_arguments():
         simulate_object(0, "Pulsar")
     with pytest.raises(RuntimeError, match="no draw"):
         simulate_object(0, "SNIa", max_epochs_per_survey=MIN_ZTF_DETECTIONS - 1, max_attempts=3)
+
+
+def test_run_data_uses_the_profile_alert_window_setting(tmp_path) -> None:
+    """mslc_utils.data passes preprocess.steps.alert_window.surveys to the simulator."""
+    from mslc_utils.config import setup
+    from mslc_utils.data import get_dataset
+
+    spans = {}
+    for name, steps in (("default", {}), ("both", {"alert_window": {"surveys": ["ZTF", "ATLAS"]}})):
+        ctx = setup("quick", OUT_DIR=str(tmp_path / name), DEVICE="cpu")
+        ctx.config["data"].update(n_objects=210, min_per_class=10)
+        ctx.config["preprocess"]["steps"] = steps
+        ds = get_dataset(ctx)
+        assert ds.manifest["simulation"]["alert_window_surveys"] == (["ZTF"] if name == "default" else ["ZTF", "ATLAS"])
+        lc = ds.lightcurves
+        tr = ds.objects.loc[ds.objects["label"].isin(TRANSIENTS), "object_id"]
+        a = lc[(lc["survey"] == "ATLAS") & lc["object_id"].isin(tr)]
+        spans[name] = (a.groupby("object_id")["mjd"].max() - a.groupby("object_id")["mjd"].min()).median()
+    assert spans["default"] > 2000 > 1000 > spans["both"]
