@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -42,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from mslc_utils import artifacts  # noqa: E402
-from mslc_utils.config import load_config, setup  # noqa: E402
+from mslc_utils.config import SIMULATE_ENV, load_config, setup  # noqa: E402
 from mslc_utils.models import build_model, model_spec  # noqa: E402
 from mslc_utils.training import (  # noqa: E402
     ArrayDataset, PredictSet, TrainSettings, clear_image_cache, compile_model, compiled_graph_count, run_fold,
@@ -59,8 +60,8 @@ def profile(tiny: bool) -> dict:
     cfg = load_config("paper")
     if tiny:
         quick = load_config("quick")
-        cfg["swin"] = {"pretrained": None, "config": quick["swin"]["config"]}
-        cfg["render"]["image_size"] = int(quick["swin"]["config"]["image_size"])
+        cfg["swin"] = dict(quick["swin"])  # the shipped small checkpoint (its config.json: the architecture)
+        cfg["render"]["image_size"] = int(quick["render"]["image_size"])
     else:
         cfg["swin"] = {"pretrained": None, "config": SWIN_TINY_PAPER}
     return cfg
@@ -173,7 +174,16 @@ def pipeline(cfg: dict, n_objects: int, workers: int, device: str, out: Path) ->
         cfg["training"]["prerender_images"] = prerender
         path = out / "profile.yaml"
         path.write_text(json.dumps({k: v for k, v in cfg.items() if not k.startswith("_")}))
-        ctx = setup(str(path), OUT_DIR=str(out), DEVICE=device)
+        # the paper profile on a small simulation, on purpose (setup refuses it without the opt-in)
+        before = os.environ.get(SIMULATE_ENV)
+        os.environ[SIMULATE_ENV] = "1"
+        try:
+            ctx = setup(str(path), OUT_DIR=str(out), DEVICE=device)
+        finally:  # leave the caller's environment as it was
+            if before is None:
+                os.environ.pop(SIMULATE_ENV, None)
+            else:
+                os.environ[SIMULATE_ENV] = before
         ds = get_dataset(ctx)
         if fresh_cache:
             shutil.rmtree(out / "image_cache", ignore_errors=True)
