@@ -58,9 +58,9 @@ def _backbone_config(swin: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str,
     without loading (or downloading) any weights."""
     from transformers import Swinv2Config
 
-    from .models import read_preprocess_config
+    from .models import read_preprocess_config, resolve_pretrained
 
-    pretrained = swin.get("pretrained")
+    pretrained = resolve_pretrained(swin.get("pretrained"))  # `package:<name>` -> the shipped folder
     overrides = dict(swin.get("config") or {})
     if pretrained:
         cfg = Swinv2Config.from_pretrained(str(pretrained), **overrides)

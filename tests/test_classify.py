@@ -212,3 +212,13 @@ def test_classify_a_data_dir_like_folder_with_labels(bundle, tmp_path):
     pd.DataFrame({"object_id": ["ZTF19fpbot01", "SN2"], "label": ["SN Ia", "SN Ic-BL"]}).to_csv(d / "labels.csv", index=False)
     t = classify(d, str(bundle)).set_index("object_id")
     assert t.loc["ZTF19fpbot01", "label"] == "SNIa" and t.loc["SN2", "label"] == "SESN"
+
+
+def test_bundle_reads_the_shipped_quick_checkpoint_config():
+    """A run of the quick profile names its backbone `package:swinv2-quick`: the bundle resolves it."""
+    from mslc_utils.bundle import _backbone_config
+    from mslc_utils.config import load_config
+
+    backbone, pre = _backbone_config(load_config("quick")["swin"])
+    assert backbone["image_size"] == 64 and backbone["embed_dim"] == 48
+    assert list(pre["size"]) == [64, 64]  # the checkpoint's preprocessor_config.json
