@@ -34,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+from unittest import mock
 from pathlib import Path
 
 import numpy as np
@@ -175,15 +176,8 @@ def pipeline(cfg: dict, n_objects: int, workers: int, device: str, out: Path) ->
         path = out / "profile.yaml"
         path.write_text(json.dumps({k: v for k, v in cfg.items() if not k.startswith("_")}))
         # the paper profile on a small simulation, on purpose (setup refuses it without the opt-in)
-        before = os.environ.get(SIMULATE_ENV)
-        os.environ[SIMULATE_ENV] = "1"
-        try:
+        with mock.patch.dict(os.environ, {SIMULATE_ENV: "1"}):  # restored afterwards
             ctx = setup(str(path), OUT_DIR=str(out), DEVICE=device)
-        finally:  # leave the caller's environment as it was
-            if before is None:
-                os.environ.pop(SIMULATE_ENV, None)
-            else:
-                os.environ[SIMULATE_ENV] = before
         ds = get_dataset(ctx)
         if fresh_cache:
             shutil.rmtree(out / "image_cache", ignore_errors=True)
