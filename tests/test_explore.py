@@ -114,3 +114,21 @@ def test_example_light_curves_share_the_time_axis_and_fold_periodic_classes() ->
     assert axes[0, 0].get_xlim() == axes[0, 1].get_xlim()  # ZTF and ATLAS: same time range
     assert axes[0, 2].get_title().startswith("phase-folded") and not axes[1, 2].axison
     assert fig.legends and len(fig.legends[0].get_texts()) == 4  # one band key, outside the panels
+
+
+def test_lombscargle_power_matches_scipy() -> None:
+    import numpy as np
+    from scipy.signal import lombscargle
+
+    from mslc_utils.explore import lombscargle_power
+
+    rng = np.random.default_rng(3)
+    t = np.sort(rng.uniform(0, 900, 300))
+    y = 20 * np.sin(2 * np.pi * t / 3.7) + rng.normal(0, 4, len(t))
+    y -= y.mean()
+    omegas = 2 * np.pi * np.linspace(0.001, 5, 5003)  # several blocks, the last one partial
+    ours = lombscargle_power(t, y, omegas, chunk=1000)
+    ref = lombscargle(t, y, omegas, normalize=True)
+    np.testing.assert_allclose(ours, ref, rtol=1e-7, atol=1e-10)
+    assert ours.max() > 0.5  # the sinusoid's peak is there, not a flat zero
+    assert np.all(lombscargle_power(t, np.zeros_like(y), omegas[:10]) == 0.0)
