@@ -645,7 +645,7 @@ class ATATLC(nn.Module):
 # Folds: train, predict and save (the same Trainer and artifacts as the SwinV2 models)
 # ----------------------------------------------------------------------------------------
 #: keys of the ``atat`` config section that are not model or optimiser settings
-DATA_KEYS: tuple[str, ...] = ("window", "train_windows", "max_eval_windows")
+DATA_KEYS: tuple[str, ...] = ("window", "train_windows", "max_eval_windows", "epoch_val_windows")
 
 
 def _splits_hash(splits: pd.DataFrame) -> str:
@@ -658,16 +658,22 @@ def _splits_hash(splits: pd.DataFrame) -> str:
 
 def fold_datasets(
     windows: WindowSet, partition: Any, section: Mapping[str, Any], seed: int = 0
-) -> tuple[torch.utils.data.Dataset, dict[str, ObjectWindowsDataset]]:
-    """The training dataset and the train/val/test prediction datasets of one fold.
+) -> tuple[torch.utils.data.Dataset, dict[str, ObjectWindowsDataset], ObjectWindowsDataset]:
+    """The training dataset, the train/val/test prediction datasets and the per-epoch
+    validation dataset (early stopping) of one fold.
 
     ``section["train_windows"]``: ``"all"`` (every window an item; the paper) or
     ``"random_per_object"`` (one random window per object per access; quick profile).
     ``section["max_eval_windows"]``: ``None`` (all windows; the paper) or a cap on the
-    windows per object used for validation and prediction (evenly spread; quick profile).
+    windows per object used for validation and prediction (evenly spread).
+    ``section["epoch_val_windows"]``: ``None`` (the per-epoch validation that drives early
+    stopping uses the validation prediction set; the paper) or a smaller cap for it alone
+    (quick profile: CPU time); the saved predictions and the reported validation and test
+    macro-F1 still use ``max_eval_windows``.
     """
     mode = section.get("train_windows", "all")
     cap = section.get("max_eval_windows")
+    epoch_cap = section.get("epoch_val_windows")
     train_w = windows.select_objects(partition.train)
     if mode == "all":
         train_ds: torch.utils.data.Dataset = WindowDataset(train_w)
@@ -679,7 +685,12 @@ def fold_datasets(
         split: ObjectWindowsDataset(windows.select_objects(ids).cap_per_object(cap, seed=seed))
         for split, ids in (("train", partition.train), ("val", partition.val), ("test", partition.test))
     }
-    return train_ds, pred
+    epoch_val = pred["val"]
+    if epoch_cap is not None:
+        epoch_val = ObjectWindowsDataset(
+            windows.select_objects(partition.val).cap_per_object(cap, seed=seed).cap_per_object(epoch_cap, seed=seed)
+        )
+    return train_ds, pred, epoch_val
 
 
 def train_atat_folds(
@@ -744,7 +755,7 @@ def train_atat_folds(
     rows = []
     for k in fold_list:
         part = fold_partition(splits, k)
-        train_ds, pred_ds = fold_datasets(windows, part, section, seed=ctx.seed + k)
+        train_ds, pred_ds, epoch_val_ds = fold_datasets(windows, part, section, seed=ctx.seed + k)
         run_config = {
             "model_id": model_id,
             "survey": survey,
@@ -764,7 +775,7 @@ def train_atat_folds(
             run_config,
             factory,
             train_ds,
-            pred_ds["val"],
+            epoch_val_ds,
             train_ds.labels,
             {s: PredictSet(d, d.object_ids, d.labels) for s, d in pred_ds.items()},
             settings,

@@ -256,3 +256,25 @@ def test_random_window_dataset_one_item_per_object() -> None:
     starts = {float(w.flux[w.start[i]]) for i in np.flatnonzero(w.object_id == "A")}
     assert firsts <= starts and len(firsts) > 1  # A's windows, drawn at random
     assert len(ds[1]["time"]) == 30 and int(ds[1]["labels"]) == CLASS_TO_INDEX["QSO"]
+
+
+def test_fold_datasets_cap_only_the_early_stopping_validation() -> None:
+    from types import SimpleNamespace
+
+    lc = lightcurves({"A": 1000, "B": 450, "C": 150, "D": 620}, seed=4)
+    labels = {"A": "SNIa", "B": "QSO", "C": "EA", "D": "LPV"}
+    w = T.make_windows(lc, "ZTF", window=100, labels=labels)
+    part = SimpleNamespace(train=["A", "B"], val=["C", "D"], test=["A"])
+    section = {"train_windows": "random_per_object", "max_eval_windows": None, "epoch_val_windows": 2}
+    train_ds, pred, epoch_val = T.fold_datasets(w, part, section, seed=0)
+    n_val_windows = pd.Series(w.select_objects(part.val).object_id).value_counts()
+    assert n_val_windows["D"] == 7  # the saved validation predictions: every window
+    assert sum(len(pred["val"][i]["windows"]) for i in range(len(pred["val"]))) == n_val_windows.sum()
+    # early stopping: at most 2 windows per object, the same objects and labels
+    assert [len(epoch_val[i]["windows"]) for i in range(len(epoch_val))] == [2, 2]
+    assert list(epoch_val.object_ids) == list(pred["val"].object_ids)
+    assert list(epoch_val.labels) == list(pred["val"].labels)
+    # default (the paper): the early-stopping set is the validation prediction set
+    section["epoch_val_windows"] = None
+    _, pred_all, epoch_all = T.fold_datasets(w, part, section, seed=0)
+    assert epoch_all is pred_all["val"]
