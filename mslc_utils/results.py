@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -592,6 +592,63 @@ def table2_claims(t2: pd.DataFrame) -> pd.DataFrame:
             "agrees": "yes" if diff > 0 else "no",
             "within noise": bool(abs(diff) < max(a["f1_std"], b["f1_std"])),
         })
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------
+# Several seeds: Table 2 per seed, its mean, and the paper's qualitative findings
+# ----------------------------------------------------------------------------------------
+def table2_over_seeds(out_dirs: Mapping[str, str | Path], split: str = "test") -> pd.DataFrame:
+    """Table 2 of several runs side by side: one column of mean test macro-F1 (%) per run
+    (``out_dirs``: run name -> ``OUT_DIR``, e.g. ``{"seed 0": "artifacts/quick"}``) and
+    their ``mean``; rows in Table 2 order, indexed by ``model_id``, with ``MODEL`` and
+    ``DESCRIPTION``. A model missing from a run is NaN there (and in the mean)."""
+    if not out_dirs:
+        raise ValueError("table2_over_seeds: give at least one run directory")
+    cols = {}
+    base = None
+    for name, d in out_dirs.items():
+        t2 = table2(d, split=split).set_index("model_id")
+        base = t2[["MODEL", "DESCRIPTION"]] if base is None else base
+        cols[name] = t2["f1_mean"]
+    out = pd.concat([base, pd.DataFrame(cols)], axis=1)
+    out["mean"] = pd.DataFrame(cols).mean(axis=1, skipna=False)
+    return out
+
+
+#: the paper's qualitative findings as the quick profile checks them (docs/quick-profile.md):
+#: (finding, the model ids it reads, test on a mapping model_id -> mean test macro-F1 in %)
+PAPER_FINDINGS: tuple[tuple[str, tuple[str, ...], Callable[[Mapping[str, float]], bool]], ...] = (
+    ("1. ZTF > ATLAS for SwinV2 (3 > 4) and ATAT (1 > 2)", ("swin_ztf", "swin_atlas", "atat_ztf", "atat_atlas"),
+     lambda f: f["swin_ztf"] > f["swin_atlas"] and f["atat_ztf"] > f["atat_atlas"]),
+    ("2. SwinV2 ZTF > ATAT ZTF (3 > 1)", ("swin_ztf", "atat_ztf"), lambda f: f["swin_ztf"] > f["atat_ztf"]),
+    ("3. averaged probabilities > ZTF only and BRF on embeddings > ZTF only", ("avg_3_4", "brf_3_4", "swin_ztf"),
+     lambda f: f["avg_3_4"] > f["swin_ztf"] and f["brf_3_4"] > f["swin_ztf"]),
+    ("4. stacked input < ZTF only (5 < 3)", ("swin_stacked", "swin_ztf"), lambda f: f["swin_stacked"] < f["swin_ztf"]),
+    ("5. MS-SwinV2-Linear > ZTF only + 2 and >= the better fusion - 0.5",
+     ("ms_swin_linear", "swin_ztf", "avg_3_4", "brf_3_4"),
+     lambda f: f["ms_swin_linear"] > f["swin_ztf"] + 2.0
+     and f["ms_swin_linear"] >= max(f["avg_3_4"], f["brf_3_4"]) - 0.5),
+    ("6. |MS-SwinV2-MLP - MS-SwinV2-Linear| <= 3", ("ms_swin_mlp", "ms_swin_linear"),
+     lambda f: abs(f["ms_swin_mlp"] - f["ms_swin_linear"]) <= 3.0),
+)
+
+
+def findings_over_seeds(table: pd.DataFrame) -> pd.DataFrame:
+    """Whether each of :data:`PAPER_FINDINGS` holds in every score column of a
+    :func:`table2_over_seeds` table (each run and the mean): ``"yes"``, ``"no"``, or
+    ``"not run"`` when a model the finding reads has no score there."""
+    runs = [c for c in table.columns if c not in ("MODEL", "DESCRIPTION")]
+    rows = []
+    for finding, needed, test in PAPER_FINDINGS:
+        row = {"finding": finding}
+        for run in runs:
+            scores = table[run].to_dict()
+            if any(not np.isfinite(scores.get(k, np.nan)) for k in needed):
+                row[run] = NOT_RUN
+            else:
+                row[run] = "yes" if test(scores) else "no"
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

@@ -221,3 +221,55 @@ def test_fold_scores_table_from_saved_predictions(tmp_path) -> None:
     # fold 1 never predicts class 1: F1 = (2/3 + 0 + 1) / 21
     assert abs(t.loc[("m", "test"), "fold 1"] - (2 / 3 + 1) / 21) < 1e-12
     assert abs(t.loc[("m", "test"), "mean"] - (3 / 21 + (2 / 3 + 1) / 21) / 2) < 1e-12
+
+
+def test_table2_over_seeds_and_findings(tmp_path) -> None:
+    """Two runs with known scores: per-run columns, their mean, and each finding judged."""
+    y = np.repeat(np.arange(N_CLASSES), 2)  # 42 test objects, 2 per class
+
+    def pred(n_right: int) -> np.ndarray:  # the first n_right classes right, the others wrong
+        p = y.copy()
+        wrong = y >= n_right
+        p[wrong] = (y[wrong] + 1) % N_CLASSES
+        return p
+
+    # number of classes predicted right per model (monotone in macro-F1)
+    run_a = {"atat_ztf": 8, "atat_atlas": 6, "swin_ztf": 12, "swin_atlas": 9, "avg_3_4": 13, "brf_3_4": 14,
+             "swin_stacked": 10, "ms_swin_linear": 16, "ms_swin_mlp": 16}
+    run_b = {**run_a, "avg_3_4": 11, "ms_swin_linear": 13, "ms_swin_mlp": 13}  # findings 3 and 5 fail here
+    for name, run in (("a", run_a), ("b", run_b)):
+        for model_id, n in run.items():
+            write_fold(tmp_path / name, model_id, 0, y, pred(n))
+    table = R.table2_over_seeds({"seed a": tmp_path / "a", "seed b": tmp_path / "b"})
+    assert list(table.columns[-3:]) == ["seed a", "seed b", "mean"]
+    assert table.loc["swin_ztf", "seed a"] == pytest.approx(100 * R.macro_f1(y, pred(12)))
+    assert table.loc["avg_3_4", "mean"] == pytest.approx((table.loc["avg_3_4", "seed a"] + table.loc["avg_3_4", "seed b"]) / 2)
+    found = R.findings_over_seeds(table).set_index("finding")
+    assert (found["seed a"] == "yes").all()
+    assert found["seed b"].str.startswith("n").sum() == 2  # exactly findings 3 and 5
+    assert found.loc[found.index.str.startswith("3."), "seed b"].item() == "no"
+    assert found.loc[found.index.str.startswith("5."), "seed b"].item() == "no"
+    # a model missing from a run: the findings that read it are "not run", not "no"
+    import shutil
+    shutil.rmtree(tmp_path / "b" / "atat_atlas")
+    found = R.findings_over_seeds(R.table2_over_seeds({"b": tmp_path / "b"})).set_index("finding")
+    assert found.loc[found.index.str.startswith("1."), "b"].item() == "not run"
+    assert found.loc[found.index.str.startswith("2."), "b"].item() == "yes"
+
+
+def test_table2_seeds_script_prints_both_tables(tmp_path, capsys) -> None:
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "table2_seeds", Path(__file__).resolve().parents[1] / "scripts" / "table2_seeds.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    y = np.repeat(np.arange(N_CLASSES), 2)
+    write_fold(tmp_path / "s0", "swin_ztf", 0, y, y)
+    assert mod.main([f"seed 0={tmp_path / 's0'}"]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0" in out.splitlines()[0] and "mean" in out.splitlines()[0]
+    assert "100.0" in out and "not run" in out  # SwinV2 ZTF scored; the other models' findings not run
+    with pytest.raises(SystemExit):
+        mod.main([str(tmp_path / "missing")])

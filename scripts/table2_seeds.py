@@ -1,0 +1,43 @@
+#!/usr/bin/env python
+"""Table 2 of several quick runs (seeds) side by side, their mean, and the paper's findings.
+
+    SEED=1 OUT_DIR=/tmp/seed1 EXEC_DIR=/tmp/seed1/executed ./run_all.sh
+    SEED=2 OUT_DIR=/tmp/seed2 EXEC_DIR=/tmp/seed2/executed ./run_all.sh
+    python scripts/table2_seeds.py "seed 0=artifacts/quick" "seed 1=/tmp/seed1" "seed 2=/tmp/seed2"
+
+Prints two Markdown tables: test macro-F1 (%) per run and the mean over runs
+(:func:`mslc_utils.results.table2_over_seeds`), then whether each of the paper's findings
+holds per run and for the mean (:func:`mslc_utils.results.findings_over_seeds`).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from mslc_utils import results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", nargs="+", help="NAME=OUT_DIR (or just OUT_DIR: its name is the directory name)")
+    args = ap.parse_args(argv)
+    dirs = {}
+    for item in args.runs:
+        name, _, path = item.rpartition("=")
+        path = Path(path)
+        if not path.is_dir():
+            ap.error(f"{path}: no such run directory")
+        dirs[name or path.name] = path
+    table = results.table2_over_seeds(dirs)
+    shown = table.copy()
+    for col in [*dirs, "mean"]:
+        shown[col] = shown[col].map(lambda v: f"{v:.1f}")
+    print(results.to_markdown(shown.reset_index(drop=True)))
+    print()
+    print(results.to_markdown(results.findings_over_seeds(table)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
