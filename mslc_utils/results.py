@@ -652,6 +652,31 @@ def findings_over_seeds(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def early_stopping_counts(out_dir: str | Path, model_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per model of a run: how many complete folds stopped early (``epochs_run`` below the
+    ``max_epochs`` of the fold's saved configuration: ``training`` for SwinV2, ``atat`` for
+    ATAT). Columns ``model_id``, ``folds``, ``stopped_early``, ``max_epochs``; models without
+    trained folds (the fusions) are left out."""
+    rows = []
+    ids = list(model_ids) if model_ids is not None else [r.model_id for r in TABLE2_ROWS]
+    for model_id in ids:
+        n = stopped = 0
+        cap = None
+        for k in available_folds(out_dir, model_id):
+            d = A.fold_dir(out_dir, model_id, k)
+            metrics = A.read_json(d / A.METRICS_FILE) if (d / A.METRICS_FILE).exists() else {}
+            cfg = A.read_json(d / A.CONFIG_FILE) if (d / A.CONFIG_FILE).exists() else {}
+            section = cfg.get("atat") if "atat" in cfg else cfg.get("training", {})
+            if "epochs_run" not in metrics or "max_epochs" not in section:
+                continue  # a fusion (no training of its own)
+            cap = int(section["max_epochs"])
+            n += 1
+            stopped += int(metrics["epochs_run"]) < cap
+        if n:
+            rows.append({"model_id": model_id, "folds": n, "stopped_early": stopped, "max_epochs": cap})
+    return pd.DataFrame(rows, columns=["model_id", "folds", "stopped_early", "max_epochs"])
+
+
 # ----------------------------------------------------------------------------------------
 # Training curves (notebooks 03 and 05)
 # ----------------------------------------------------------------------------------------

@@ -7,13 +7,16 @@
 
 Prints two Markdown tables: test macro-F1 (%) per run and the mean over runs
 (:func:`mslc_utils.results.table2_over_seeds`), then whether each of the paper's findings
-holds per run and for the mean (:func:`mslc_utils.results.findings_over_seeds`).
+holds per run and for the mean (:func:`mslc_utils.results.findings_over_seeds`), and how
+many folds of each trained model stopped early (:func:`mslc_utils.results.early_stopping_counts`).
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+import pandas as pd
 
 from mslc_utils import results
 
@@ -36,6 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     print(results.to_markdown(shown.reset_index(drop=True)))
     print()
     print(results.to_markdown(results.findings_over_seeds(table)))
+    print()
+    stops = []
+    for name, d in dirs.items():
+        counts = results.early_stopping_counts(d).set_index("model_id")
+        row = {"run": name}
+        for model_id, r in counts.iterrows():
+            row[model_id] = f"{r['stopped_early']}/{r['folds']} (max {r['max_epochs']})"
+        stops.append(row)
+    print("folds stopped early, before max_epochs:")
+    print(results.to_markdown(pd.DataFrame(stops)))
     return 0
 
 

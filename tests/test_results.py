@@ -273,3 +273,21 @@ def test_table2_seeds_script_prints_both_tables(tmp_path, capsys) -> None:
     assert "100.0" in out and "not run" in out  # SwinV2 ZTF scored; the other models' findings not run
     with pytest.raises(SystemExit):
         mod.main([str(tmp_path / "missing")])
+
+
+def test_early_stopping_counts_from_fold_metrics(tmp_path) -> None:
+    y = np.arange(N_CLASSES)
+    for k, run in enumerate([20, 13, 20]):
+        write_fold(tmp_path, "swin_ztf", k, y, y)
+        d = A.fold_dir(tmp_path, "swin_ztf", k)
+        A.write_json(d / A.CONFIG_FILE, {"training": {"max_epochs": 20}})
+        A.write_json(d / A.METRICS_FILE, {"epochs_run": run})
+    write_fold(tmp_path, "atat_ztf", 0, y, y)
+    d = A.fold_dir(tmp_path, "atat_ztf", 0)
+    A.write_json(d / A.CONFIG_FILE, {"atat": {"max_epochs": 7}})
+    A.write_json(d / A.METRICS_FILE, {"epochs_run": 6})
+    write_fold(tmp_path, "avg_3_4", 0, y, y)  # a fusion: no epochs, left out
+    got = R.early_stopping_counts(tmp_path).set_index("model_id")
+    assert list(got.index) == ["atat_ztf", "swin_ztf"]
+    assert got.loc["swin_ztf", ["folds", "stopped_early", "max_epochs"]].tolist() == [3, 1, 20]
+    assert got.loc["atat_ztf", ["folds", "stopped_early", "max_epochs"]].tolist() == [1, 1, 7]
