@@ -142,7 +142,7 @@ def pretrain_backbone(
         out.loss.backward()
         opt.step()
         sched.step()
-        losses.append(float(out.loss))
+        losses.append(float(out.loss.detach()))
         if verbose and (step + 1) % max(1, settings.steps // 10) == 0:
             print(f"step {step + 1}/{settings.steps}: loss {np.mean(losses[-50:]):.4f} "
                   f"({time.perf_counter() - t0:.0f} s)", flush=True)
