@@ -686,10 +686,8 @@ def fold_datasets(
         for split, ids in (("train", partition.train), ("val", partition.val), ("test", partition.test))
     }
     epoch_val = pred["val"]
-    if epoch_cap is not None:
-        epoch_val = ObjectWindowsDataset(
-            windows.select_objects(partition.val).cap_per_object(cap, seed=seed).cap_per_object(epoch_cap, seed=seed)
-        )
+    if epoch_cap is not None:  # a subset of the validation prediction set's windows
+        epoch_val = ObjectWindowsDataset(epoch_val.windows.cap_per_object(epoch_cap, seed=seed))
     return train_ds, pred, epoch_val
 
 

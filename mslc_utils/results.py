@@ -664,7 +664,7 @@ def early_stopping_counts(out_dir: str | Path, model_ids: Sequence[str] | None =
         cap = None
         for k in available_folds(out_dir, model_id):
             d = A.fold_dir(out_dir, model_id, k)
-            metrics = A.read_json(d / A.METRICS_FILE) if (d / A.METRICS_FILE).exists() else {}
+            metrics = A.load_metrics(out_dir, model_id, k) if (d / A.METRICS_FILE).exists() else {}
             cfg = A.read_json(d / A.CONFIG_FILE) if (d / A.CONFIG_FILE).exists() else {}
             section = cfg.get("atat") if "atat" in cfg else cfg.get("training", {})
             if "epochs_run" not in metrics or "max_epochs" not in section:
