@@ -118,22 +118,36 @@ def group_lightcurves(lightcurves: pd.DataFrame, object_ids: Sequence[str]) -> G
     if missing:
         raise ValueError(f"lightcurves: missing column(s) {missing}")
     n = len(object_ids)
-    # position of each row's object in object_ids, -1 for rows of other objects
-    obj_code = pd.Index(object_ids).get_indexer(lightcurves["object_id"].astype(str)).astype(np.int64)
+    # factorize first, then map the few distinct values: comparing millions of strings (or
+    # converting them with astype(str)) cost ~1 s per 2 million rows, this ~0.1 s
+    codes, uniques = pd.factorize(lightcurves["object_id"], use_na_sentinel=False)
+    where = pd.Index(object_ids).get_indexer(pd.Index(uniques).astype(str)).astype(np.int64)
+    obj_code = where[codes]  # position of each row's object in object_ids, -1: another object
     keep = obj_code >= 0
-    bands = lightcurves["band"].to_numpy().astype(str)[keep]
-    unknown = sorted(set(bands) - set(BAND_ORDER))
+    codes, uniques = pd.factorize(lightcurves["band"], use_na_sentinel=False)
+    codes = codes[keep]
+    names = [str(b) for b in uniques]
+    used = np.bincount(codes, minlength=len(names)) > 0
+    unknown = sorted({b for b, u in zip(names, used) if u} - set(BAND_ORDER))
     if unknown:
         raise ValueError(f"lightcurves: unknown band(s) {unknown}; known bands are {list(BAND_ORDER)}")
-    band_code = np.zeros(bands.shape, dtype=np.int64)
-    for b, i in _BAND_INDEX.items():
-        band_code[bands == b] = i
+    band_code = np.array([_BAND_INDEX.get(b, -1) for b in names], dtype=np.int64)[codes]
     obj_code = obj_code[keep]
     t = lightcurves["mjd"].to_numpy(dtype=np.float64)[keep]
     f = lightcurves["flux"].to_numpy(dtype=np.float64)[keep]
     e = lightcurves["flux_err"].to_numpy(dtype=np.float64)[keep]
-    order = np.lexsort((t, band_code, obj_code))
-    key = (obj_code * len(BAND_ORDER) + band_code)[order]
+    key = obj_code * len(BAND_ORDER) + band_code
+    # sorted by (object, band, time), ties in input order: a stable sort by (object, band) is
+    # that order when every (object, band) run is already in time order (as readers write
+    # them); otherwise the full three-key sort
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    t_sorted = t[order]
+    same = key[1:] == key[:-1]
+    out_of_order = (t_sorted[1:] < t_sorted[:-1]) | np.isnan(t_sorted[1:]) | np.isnan(t_sorted[:-1])
+    if np.any(same & out_of_order):
+        order = np.lexsort((t, band_code, obj_code))
+        key = (obj_code * len(BAND_ORDER) + band_code)[order]
     grid = np.arange(n * len(BAND_ORDER), dtype=np.int64)
     starts = np.searchsorted(key, grid, side="left")
     ends = np.searchsorted(key, grid, side="right")

@@ -200,3 +200,44 @@ def test_normalize_pixels():
     y = normalize_pixels(x)
     assert y.dtype == torch.float32
     np.testing.assert_allclose(y[0, :, 0, 0].numpy(), (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225]), rtol=1e-6)
+
+
+def _grouped_by_definition(lc: pd.DataFrame, object_ids: list[str]):
+    """(object in object_ids order, band, time), ties in input order: the plain definition."""
+    pos = {o: i for i, o in enumerate(object_ids)}
+    obj = np.array([pos.get(str(o), -1) for o in lc["object_id"]])
+    band = np.array([ID._BAND_INDEX[b] for b in lc["band"]])
+    keep = obj >= 0
+    order = np.lexsort((lc["mjd"].to_numpy()[keep], band[keep], obj[keep]))
+    return lc["mjd"].to_numpy()[keep][order], lc["flux"].to_numpy()[keep][order], np.bincount(
+        (obj[keep] * len(ID.BAND_ORDER) + band[keep]), minlength=len(object_ids) * len(ID.BAND_ORDER))
+
+
+@pytest.mark.parametrize("case", ["reader order", "shuffled", "ties and nan time"])
+def test_group_lightcurves_equals_the_three_key_sort(sim, case):
+    lc, _ = sim
+    rng = np.random.default_rng(0)
+    lc = lc.copy()
+    if case != "reader order":
+        lc = lc.iloc[rng.permutation(len(lc))].reset_index(drop=True)
+    if case == "ties and nan time":
+        lc.loc[::7, "mjd"] = lc["mjd"].iloc[0]  # equal times: input order must decide
+        lc.loc[5, "mjd"] = np.nan
+    ids = list(dict.fromkeys(lc["object_id"].astype(str)))[::-1][:-3]  # reordered, 3 objects left out
+    g = ID.group_lightcurves(lc, ids)
+    t, f, counts = _grouped_by_definition(lc, ids)
+    np.testing.assert_array_equal(g.t, t)
+    np.testing.assert_array_equal(g.f, f)
+    np.testing.assert_array_equal(g.n_epochs.ravel(), counts)
+
+
+def test_group_lightcurves_rejects_unknown_and_missing_bands(sim):
+    lc, _ = sim
+    bad = lc.copy()
+    bad.loc[3, "band"] = "i"
+    with pytest.raises(ValueError, match=r"unknown band\(s\) \['i'\]"):
+        ID.group_lightcurves(bad, list(dict.fromkeys(lc["object_id"])))
+    bad = lc.copy().astype({"band": object})
+    bad.loc[3, "band"] = None
+    with pytest.raises(ValueError, match=r"unknown band\(s\) \['(None|nan)'\]"):
+        ID.group_lightcurves(bad, list(dict.fromkeys(lc["object_id"])))
