@@ -602,13 +602,26 @@ def table2_over_seeds(out_dirs: Mapping[str, str | Path], split: str = "test") -
     """Table 2 of several runs side by side: one column of mean test macro-F1 (%) per run
     (``out_dirs``: run name -> ``OUT_DIR``, e.g. ``{"seed 0": "artifacts/quick"}``) and
     their ``mean``; rows in Table 2 order, indexed by ``model_id``, with ``MODEL`` and
-    ``DESCRIPTION``. A model missing from a run is NaN there (and in the mean)."""
+    ``DESCRIPTION``. A model missing from a run is NaN there (and in the mean).
+
+    A run may also be given as the ``table2.csv`` that notebook 06 wrote (e.g. the committed
+    ``figures/quick/table2.csv``), for a run whose artifacts are gone; it holds the test
+    split only."""
     if not out_dirs:
         raise ValueError("table2_over_seeds: give at least one run directory")
     cols = {}
     base = None
     for name, d in out_dirs.items():
-        t2 = table2(d, split=split).set_index("model_id")
+        if Path(d).is_file():
+            if split != "test":
+                raise ValueError(f"{d}: a table2.csv holds the test split only, not {split!r}")
+            t2 = pd.read_csv(d, dtype={"MODEL": str})
+            missing = {"model_id", "MODEL", "DESCRIPTION", "f1_mean"} - set(t2.columns)
+            if missing:
+                raise ValueError(f"{d}: not a table2.csv of notebook 06 (no column {sorted(missing)[0]!r})")
+            t2 = t2.set_index("model_id")
+        else:
+            t2 = table2(d, split=split).set_index("model_id")
         base = t2[["MODEL", "DESCRIPTION"]] if base is None else base
         cols[name] = t2["f1_mean"]
     out = pd.concat([base, pd.DataFrame(cols)], axis=1)

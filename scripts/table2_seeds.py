@@ -5,6 +5,9 @@
     SEED=2 OUT_DIR=/tmp/seed2 EXEC_DIR=/tmp/seed2/executed ./run_all.sh
     python scripts/table2_seeds.py "seed 0=artifacts/quick" "seed 1=/tmp/seed1" "seed 2=/tmp/seed2"
 
+A run whose artifacts are gone can be given as the ``table2.csv`` it wrote, e.g.
+``"seed 0=figures/quick/table2.csv"`` (the committed run); it has no early-stopping counts.
+
 Prints two Markdown tables: test macro-F1 (%) per run and the mean over runs
 (:func:`mslc_utils.results.table2_over_seeds`), then whether each of the paper's findings
 holds per run and for the mean (:func:`mslc_utils.results.findings_over_seeds`), and how
@@ -23,14 +26,14 @@ from mslc_utils import results
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("runs", nargs="+", help="NAME=OUT_DIR (or just OUT_DIR: its name is the directory name)")
+    ap.add_argument("runs", nargs="+", help="NAME=OUT_DIR or NAME=path/to/table2.csv (or just the path: NAME is its directory name)")
     args = ap.parse_args(argv)
     dirs = {}
     for item in args.runs:
         name, _, path = item.rpartition("=")
         path = Path(path)
-        if not path.is_dir():
-            ap.error(f"{path}: no such run directory")
+        if not (path.is_dir() or (path.is_file() and path.suffix == ".csv")):
+            ap.error(f"{path}: no such run directory (or table2.csv)")
         dirs[name or path.name] = path
     table = results.table2_over_seeds(dirs)
     shown = table.copy()
@@ -42,6 +45,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     stops = []
     for name, d in dirs.items():
+        if d.is_file():
+            continue  # a table2.csv: no training logs
         counts = results.early_stopping_counts(d).set_index("model_id")
         row = {"run": name}
         for model_id, r in counts.iterrows():

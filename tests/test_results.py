@@ -249,6 +249,15 @@ def test_table2_over_seeds_and_findings(tmp_path) -> None:
     assert found["seed b"].str.startswith("n").sum() == 2  # exactly findings 3 and 5
     assert found.loc[found.index.str.startswith("3."), "seed b"].item() == "no"
     assert found.loc[found.index.str.startswith("5."), "seed b"].item() == "no"
+    # a run given as the table2.csv that notebook 06 wrote (its artifacts gone): the same column
+    R.table2(tmp_path / "a").to_csv(tmp_path / "table2_a.csv", index=False)
+    from_csv = R.table2_over_seeds({"seed a": tmp_path / "table2_a.csv", "seed b": tmp_path / "b"})
+    pd.testing.assert_frame_equal(from_csv, table)
+    with pytest.raises(ValueError, match="table2_a.csv.*test split only"):
+        R.table2_over_seeds({"seed a": tmp_path / "table2_a.csv"}, split="val")
+    (tmp_path / "other.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="other.csv: not a table2.csv"):
+        R.table2_over_seeds({"x": tmp_path / "other.csv"})
     # a model missing from a run: the findings that read it are "not run", not "no"
     import shutil
     shutil.rmtree(tmp_path / "b" / "atat_atlas")
