@@ -39,8 +39,7 @@ def trained(tmp_path_factory):
 
     Trained on one torch thread, as the tests classify (``one_torch_thread``, a function
     fixture, is not active yet in this module fixture): the saved predictions are then
-    bitwise reproducible. With another thread count some CPUs (measured on an AMD EPYC, not
-    on an Intel Xeon) split a batch's matrix products differently and the last bits of a few
+    bitwise reproducible. With another thread count some CPUs (seen on an AMD EPYC) split a batch's matrix products differently and the last bits of a few
     probabilities change (docs/determinism.md)."""
     import torch
 
