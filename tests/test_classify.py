@@ -39,8 +39,9 @@ def trained(tmp_path_factory):
 
     Trained on one torch thread, as the tests classify (``one_torch_thread``, a function
     fixture, is not active yet in this module fixture): the saved predictions are then
-    bitwise reproducible. With another thread count some CPUs (seen on an AMD EPYC) split a batch's matrix products differently and the last bits of a few
-    probabilities change (docs/determinism.md)."""
+    bitwise reproducible. With another thread count some CPUs (seen on an AMD EPYC) split a
+    batch's matrix products differently and the last bits of a few probabilities change
+    (docs/determinism.md)."""
     import torch
 
     from mslc_utils.training import clear_image_cache, train_model_folds
