@@ -665,6 +665,140 @@ def findings_over_seeds(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ----------------------------------------------------------------------------------------
+# Is a difference between two rows of Table 2 larger than the test set's sampling noise?
+# ----------------------------------------------------------------------------------------
+#: the differences the paper's findings (:data:`PAPER_FINDINGS`) read, as (model a, model b)
+FINDING_PAIRS: tuple[tuple[str, str], ...] = (
+    ("swin_ztf", "swin_atlas"),
+    ("atat_ztf", "atat_atlas"),
+    ("swin_ztf", "atat_ztf"),
+    ("avg_3_4", "swin_ztf"),
+    ("brf_3_4", "swin_ztf"),
+    ("swin_ztf", "swin_stacked"),
+    ("ms_swin_linear", "swin_ztf"),
+    ("ms_swin_linear", "avg_3_4"),
+    ("ms_swin_linear", "brf_3_4"),
+    ("ms_swin_mlp", "ms_swin_linear"),
+)
+
+
+def _weighted_macro_f1(weights: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Macro-F1 (21 classes, ``zero_division=0``, as :func:`macro_f1`) of one set of
+    predictions under many object weightings at once: ``weights`` (n_draws, n_objects) of
+    bootstrap counts -> (n_draws,). Equal to ``f1_score(..., sample_weight=w)`` row by row."""
+    eye = np.eye(N_CLASSES)
+    true_1h, pred_1h = eye[y_true], eye[y_pred]
+    tp = weights @ (true_1h * (y_true == y_pred)[:, None])
+    denom = weights @ true_1h + weights @ pred_1h  # 2 TP + FP + FN
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return f1.mean(axis=1)
+
+
+def paired_bootstrap(
+    out_dir: str | Path,
+    model_a: str,
+    model_b: str,
+    split: str = "test",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Paired bootstrap over objects of the Table 2 difference ``model_a - model_b``.
+
+    Table 2 reports, per model, the mean over folds of the macro-F1 on the test split —
+    and every fold predicts the **same** test objects, so the fold spread says nothing about
+    how much the ranking of two models depends on which objects happened to be in that test
+    set. Here the objects are resampled with replacement (one draw shared by every fold and
+    both models: the pairing keeps what the two models have in common out of the noise), the
+    mean-over-folds macro-F1 of both models is recomputed on each draw, and the distribution
+    of their difference is summarised. For ``split="val"`` (each object in one fold's
+    validation set) the draw is over the pooled validation objects.
+
+    Only objects that both models predicted in a fold count (an ATAT model has no prediction
+    for an object without a light curve in its survey); how many were left out is returned
+    and logged, never silent. Folds must be complete in both models.
+
+    Returns
+    -------
+    dict with ``model_a``, ``model_b``, ``split``, ``folds`` (the folds both models have),
+    ``n_objects`` (distinct objects used), ``n_dropped`` (object-fold predictions of either
+    model without a partner), ``difference`` (observed, percentage points; equals the
+    difference of the two Table 2 means when nothing was dropped), ``ci_low``, ``ci_high``
+    (95 % percentile interval), ``p_a_better`` (fraction of draws with a difference > 0),
+    ``n_boot``.
+    """
+    folds = sorted(set(available_folds(out_dir, model_a, split)) & set(available_folds(out_dir, model_b, split)))
+    if not folds:
+        raise ValueError(
+            f"{out_dir}: no fold with predictions_{split}.parquet in both {model_a!r} and {model_b!r}"
+        )
+    per_fold, dropped = [], 0
+    for k in folds:
+        a = read_predictions(out_dir, model_a, k, split).set_index("object_id")
+        b = read_predictions(out_dir, model_b, k, split).set_index("object_id")
+        common = a.index.intersection(b.index, sort=False)
+        dropped += (len(a) - len(common)) + (len(b) - len(common))
+        a, b = a.loc[common], b.loc[common]
+        if not np.array_equal(a["y_true"].to_numpy(), b["y_true"].to_numpy()):
+            raise ValueError(f"{out_dir}: fold {k}: {model_a!r} and {model_b!r} disagree on the true class of some objects")
+        per_fold.append((common, a["y_true"].to_numpy(int), a["y_pred"].to_numpy(int), b["y_pred"].to_numpy(int)))
+    if dropped:
+        log.warning("paired_bootstrap %s - %s (%s): %d object-fold prediction(s) without a partner left out",
+                    model_a, model_b, split, dropped)
+    objects = pd.Index(sorted(set().union(*(set(p[0]) for p in per_fold))))
+    if len(objects) == 0:
+        raise ValueError(f"{out_dir}: {model_a!r} and {model_b!r} have no {split} object in common")
+    rng = np.random.default_rng(seed)
+    # bootstrap counts of each object; row 0 is the observed sample (every object once)
+    counts = np.vstack([np.ones(len(objects)), rng.multinomial(len(objects), np.full(len(objects), 1 / len(objects)), size=n_boot)])
+    diff = np.zeros(len(counts))
+    for ids, y_true, pred_a, pred_b in per_fold:
+        w = counts[:, objects.get_indexer(ids)]
+        diff += _weighted_macro_f1(w, y_true, pred_a) - _weighted_macro_f1(w, y_true, pred_b)
+    diff *= 100.0 / len(per_fold)
+    boot = diff[1:]
+    return {
+        "model_a": model_a,
+        "model_b": model_b,
+        "split": split,
+        "folds": folds,
+        "n_objects": int(len(objects)),
+        "n_dropped": int(dropped),
+        "difference": float(diff[0]),
+        "ci_low": float(np.percentile(boot, 2.5)),
+        "ci_high": float(np.percentile(boot, 97.5)),
+        "p_a_better": float(np.mean(boot > 0)),
+        "n_boot": int(n_boot),
+    }
+
+
+def paired_differences(
+    out_dir: str | Path,
+    pairs: Sequence[tuple[str, str]] = FINDING_PAIRS,
+    split: str = "test",
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """:func:`paired_bootstrap` for several pairs (default: those the paper's findings
+    read), one row each: ``comparison`` (``"6 MS-SwinV2-Linear - 3 SwinV2 (ZTF only)"``),
+    ``difference``, ``ci_low``, ``ci_high`` (percentage points), ``p_a_better``,
+    ``n_objects``, ``n_dropped``. A pair with a model not run (no complete fold) is left out, as
+in the findings; any other problem raises (:func:`paired_bootstrap`)."""
+    rows = []
+    for a, b in pairs:
+        not_run = [m for m in (a, b) if not available_folds(out_dir, m, split)]
+        if not_run:
+            log.info("paired_differences: %s - %s skipped: %s not run", a, b, " and ".join(not_run))
+            continue
+        r = paired_bootstrap(out_dir, a, b, split=split, n_boot=n_boot, seed=seed)
+        name = " - ".join(
+            f"{MODEL_ROWS[m].number} {MODEL_ROWS[m].description}" if m in MODEL_ROWS else m for m in (a, b)
+        )
+        rows.append({"comparison": name, **{k: r[k] for k in
+                     ("difference", "ci_low", "ci_high", "p_a_better", "n_objects", "n_dropped")}})
+    return pd.DataFrame(rows, columns=["comparison", "difference", "ci_low", "ci_high", "p_a_better", "n_objects", "n_dropped"])
+
+
 def early_stopping_counts(out_dir: str | Path, model_ids: Sequence[str] | None = None) -> pd.DataFrame:
     """Per model of a run: how many complete folds stopped early (``epochs_run`` below the
     ``max_epochs`` of the fold's saved configuration: ``training`` for SwinV2, ``atat`` for

@@ -11,7 +11,11 @@ A run whose artifacts are gone can be given as the ``table2.csv`` it wrote, e.g.
 Prints two Markdown tables: test macro-F1 (%) per run and the mean over runs
 (:func:`mslc_utils.results.table2_over_seeds`), then whether each of the paper's findings
 holds per run and for the mean (:func:`mslc_utils.results.findings_over_seeds`), and how
-many folds of each trained model stopped early (:func:`mslc_utils.results.early_stopping_counts`).
+many folds of each trained model stopped early (:func:`mslc_utils.results.early_stopping_counts`),
+and, per run with artifacts, the differences the findings read with a 95 % interval from a
+paired bootstrap over test objects (:func:`mslc_utils.results.paired_differences`; every fold
+predicts the same test objects, so the fold spread does not measure this noise).
+``--bootstrap 0`` skips it.
 """
 from __future__ import annotations
 
@@ -27,6 +31,8 @@ from mslc_utils import results
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", help="NAME=OUT_DIR or NAME=path/to/table2.csv (or just the path: NAME is its directory name)")
+    ap.add_argument("--bootstrap", type=int, default=2000, metavar="N",
+                    help="bootstrap draws for the paired differences (0: skip them; default 2000)")
     args = ap.parse_args(argv)
     dirs = {}
     for item in args.runs:
@@ -54,6 +60,15 @@ def main(argv: list[str] | None = None) -> int:
         stops.append(row)
     print("folds stopped early, before max_epochs:")
     print(results.to_markdown(pd.DataFrame(stops)))
+    if args.bootstrap > 0:
+        for name, d in dirs.items():
+            if d.is_file():
+                continue  # a table2.csv: no per-object predictions
+            diffs = results.paired_differences(d, n_boot=args.bootstrap)
+            print()
+            print(f"{name}: test macro-F1 difference (percentage points), 95 % interval of a paired bootstrap "
+                  f"over the test objects ({args.bootstrap} draws):")
+            print(results.to_markdown(diffs))
     return 0
 
 

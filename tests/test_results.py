@@ -280,6 +280,16 @@ def test_table2_seeds_script_prints_both_tables(tmp_path, capsys) -> None:
     out = capsys.readouterr().out
     assert "seed 0" in out.splitlines()[0] and "mean" in out.splitlines()[0]
     assert "100.0" in out and "not run" in out  # SwinV2 ZTF scored; the other models' findings not run
+    # with a second model: the paired-bootstrap table of the differences the findings read
+    write_fold(tmp_path / "s0", "swin_atlas", 0, y, (y + 1) % N_CLASSES)
+    assert mod.main([f"seed 0={tmp_path / 's0'}", "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert "95 % interval of a paired bootstrap" in out
+    # ZTF perfect, ATLAS always wrong: +100 points observed, positive in every draw
+    assert "| 3 SwinV2 (ZTF only) - 4 SwinV2 (ATLAS only) | 100.0 |" in out
+    assert out.rstrip().endswith("| 1.0 | 42 | 0 |")
+    assert mod.main([f"seed 0={tmp_path / 's0'}", "--bootstrap", "0"]) == 0
+    assert "paired bootstrap" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         mod.main([str(tmp_path / "missing")])
 
@@ -300,3 +310,107 @@ def test_early_stopping_counts_from_fold_metrics(tmp_path) -> None:
     assert list(got.index) == ["atat_ztf", "swin_ztf"]
     assert got.loc["swin_ztf", ["folds", "stopped_early", "max_epochs"]].tolist() == [3, 1, 20]
     assert got.loc["atat_ztf", ["folds", "stopped_early", "max_epochs"]].tolist() == [1, 1, 7]
+
+
+# ----------------------------------------------------------------------------------------
+# Paired bootstrap of Table 2 differences
+# ----------------------------------------------------------------------------------------
+def test_weighted_macro_f1_equals_sklearn_with_sample_weight() -> None:
+    from sklearn.metrics import f1_score
+
+    rng = np.random.default_rng(3)
+    y_true = rng.integers(0, N_CLASSES, 120)
+    y_pred = np.where(rng.random(120) < 0.6, y_true, rng.integers(0, N_CLASSES, 120))
+    weights = rng.multinomial(120, np.full(120, 1 / 120), size=6).astype(float)
+    got = R._weighted_macro_f1(weights, y_true, y_pred)
+    for w, g in zip(weights, got):
+        want = f1_score(y_true, y_pred, labels=list(range(N_CLASSES)), average="macro", zero_division=0, sample_weight=w)
+        assert g == pytest.approx(want, abs=1e-12)
+    assert R._weighted_macro_f1(np.ones((1, 120)), y_true, y_pred)[0] == pytest.approx(R.macro_f1(y_true, y_pred))
+
+
+def _noisy(y: np.ndarray, p_right: float, rng) -> np.ndarray:
+    return np.where(rng.random(len(y)) < p_right, y, (y + 1 + rng.integers(0, N_CLASSES - 1, len(y))) % N_CLASSES)
+
+
+def test_paired_bootstrap_difference_interval_and_pairing(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    y = np.repeat(np.arange(N_CLASSES), 20)  # 420 test objects, the same in every fold
+    for k in range(3):
+        good = _noisy(y, 0.8, rng)
+        good[:3] = y[:3]
+        write_fold(tmp_path, "ms_swin_linear", k, y, good)
+        write_fold(tmp_path, "swin_ztf", k, y, _noisy(y, 0.5, rng))
+        almost = good.copy()
+        almost[:3] = (y[:3] + 1) % N_CLASSES  # the same predictions but 3 objects
+        write_fold(tmp_path, "brf_3_4", k, y, almost)
+    t2 = R.table2(tmp_path).set_index("model_id")["f1_mean"]
+
+    r = R.paired_bootstrap(tmp_path, "ms_swin_linear", "swin_ztf", n_boot=500)
+    # the observed difference is the difference of the two Table 2 means
+    assert r["difference"] == pytest.approx(t2["ms_swin_linear"] - t2["swin_ztf"])
+    assert r["folds"] == [0, 1, 2] and r["n_objects"] == 420 and r["n_dropped"] == 0
+    assert r["ci_low"] < r["difference"] < r["ci_high"]
+    assert r["ci_low"] > 15  # 80 % vs 50 % right: far beyond test-set noise
+    assert r["p_a_better"] == 1.0
+    # deterministic for a seed
+    assert R.paired_bootstrap(tmp_path, "ms_swin_linear", "swin_ztf", n_boot=500) == r
+
+    # models that differ on 3 of 420 objects: the pairing keeps the interval narrow
+    near = R.paired_bootstrap(tmp_path, "ms_swin_linear", "brf_3_4", n_boot=500)
+    assert 0 < near["difference"] < 2 and near["ci_high"] - near["ci_low"] < 2
+    assert near["ci_low"] >= 0  # brf_3_4 is never better: it only loses those 3 objects
+
+    same = R.paired_bootstrap(tmp_path, "swin_ztf", "swin_ztf", n_boot=100)
+    assert same["difference"] == same["ci_low"] == same["ci_high"] == 0.0 and same["p_a_better"] == 0.0
+
+    table = R.paired_differences(tmp_path, n_boot=200)
+    # only the pairs whose two models were run: 6-3 and 6-BRF and BRF-3
+    assert list(table["comparison"]) == [
+        "3+4 BRF on embeddings - 3 SwinV2 (ZTF only)",
+        "6 MS-SwinV2-Linear - 3 SwinV2 (ZTF only)",
+        "6 MS-SwinV2-Linear - 3+4 BRF on embeddings",
+    ]
+    assert table["difference"].iloc[1] == pytest.approx(r["difference"])
+
+
+def test_paired_bootstrap_counts_unpaired_objects_and_rejects_bad_input(tmp_path, caplog) -> None:
+    y = np.repeat(np.arange(N_CLASSES), 3)
+    write_fold(tmp_path, "swin_ztf", 0, y, y)
+    # ATAT without a light curve for the first 5 objects: no prediction there
+    d = A.fold_dir(tmp_path, "atat_ztf", 0, create=True)
+    ids = [f"O{i:03d}" for i in range(len(y))][5:]
+    probs = np.full((len(ids), N_CLASSES), 0.01, dtype=np.float32)
+    probs[np.arange(len(ids)), y[5:]] = 0.8
+    A.save_predictions(d, "test", ids, y[5:], probs)
+    A.write_complete(d, "h")
+    with caplog.at_level("WARNING", logger="mslc_utils.results"):
+        r = R.paired_bootstrap(tmp_path, "swin_ztf", "atat_ztf", n_boot=50)
+    assert r["n_dropped"] == 5 and r["n_objects"] == len(y) - 5
+    assert "5 object-fold prediction(s) without a partner" in caplog.text
+    assert r["difference"] == 0.0  # both perfect on the shared objects
+
+    with pytest.raises(ValueError, match="no fold with predictions_test.parquet in both 'swin_ztf' and 'ms_swin_mlp'"):
+        R.paired_bootstrap(tmp_path, "swin_ztf", "ms_swin_mlp")
+    write_fold(tmp_path, "swin_atlas", 0, (y + 1) % N_CLASSES, y)  # other true classes
+    with pytest.raises(ValueError, match="fold 0: 'swin_ztf' and 'swin_atlas' disagree on the true class"):
+        R.paired_bootstrap(tmp_path, "swin_ztf", "swin_atlas")
+
+
+def test_paired_bootstrap_on_validation_pools_the_folds(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    for k in range(2):  # each fold its own validation objects
+        y = np.repeat(np.arange(N_CLASSES), 4)
+        d_ids = [f"F{k}_{i:03d}" for i in range(len(y))]
+        for model_id, p_right in (("ms_swin_linear", 0.7), ("brf_3_4", 0.4)):
+            pred = _noisy(y, p_right, rng)
+            probs = np.full((len(y), N_CLASSES), 0.01, dtype=np.float32)
+            probs[np.arange(len(y)), pred] = 0.8
+            d = A.fold_dir(tmp_path, model_id, k, create=True)
+            A.save_predictions(d, "val", d_ids, y, probs)
+            A.write_complete(d, "h")
+    r = R.paired_bootstrap(tmp_path, "ms_swin_linear", "brf_3_4", split="val", n_boot=300)
+    scores = {m: R.fold_scores(tmp_path, m, "val")["macro_f1"].mean() for m in ("ms_swin_linear", "brf_3_4")}
+    assert r["n_objects"] == 2 * 4 * N_CLASSES
+    assert r["difference"] == pytest.approx(100 * (scores["ms_swin_linear"] - scores["brf_3_4"]))
+    assert r["ci_low"] < r["difference"] < r["ci_high"]
