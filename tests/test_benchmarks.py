@@ -72,3 +72,15 @@ def test_gpu_benchmark_runs_on_the_cpu_with_tiny_settings(tmp_path, capsys) -> N
     assert set(figures["steps"]) == {"swin_ztf", "ms_swin_linear"} and figures["steps"]["swin_ztf"]["eager"]["train"] > 0
     assert set(figures["pipeline_s"]) == {"cold, rendered on the fly", "cold, cache filled first", "warm"}
     assert isinstance(figures["determinism_bit_identical"], bool) and "x the warm epoch" in out
+
+
+def test_atat_benchmark_times_each_head_count(capsys) -> None:
+    bench = _load("bench_atat")
+    rows = bench.main(["--heads", "4,2", "--steps", "1"])
+    assert [r["n_heads"] for r in rows] == [4, 2] and [r["head_dim"] for r in rows] == [8, 16]
+    for r in rows:
+        assert r["step_ms"] > 0 and r["attention_ms_per_layer"] > 0 and 0 < r["attention_share"] <= 1
+    out = capsys.readouterr().out
+    assert "d_model 32" in out and out.count("n_heads ") == 2
+    batch = bench.synthetic_batch(16, 200, n_bands=2)
+    assert batch["mask"].shape == (16, 200) and not batch["mask"].all() and batch["mask"][:, 0].all()
