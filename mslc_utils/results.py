@@ -783,7 +783,7 @@ def paired_differences(
     read), one row each: ``comparison`` (``"6 MS-SwinV2-Linear - 3 SwinV2 (ZTF only)"``),
     ``difference``, ``ci_low``, ``ci_high`` (percentage points), ``p_a_better``,
     ``n_objects``, ``n_dropped``. A pair with a model not run (no complete fold) is left out, as
-in the findings; any other problem raises (:func:`paired_bootstrap`)."""
+    in the findings; any other problem raises (:func:`paired_bootstrap`)."""
     rows = []
     for a, b in pairs:
         not_run = [m for m in (a, b) if not available_folds(out_dir, m, split)]

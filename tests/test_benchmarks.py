@@ -82,5 +82,6 @@ def test_atat_benchmark_times_each_head_count(capsys) -> None:
         assert r["step_ms"] > 0 and r["attention_ms_per_layer"] > 0 and 0 < r["attention_share"] <= 1
     out = capsys.readouterr().out
     assert "d_model 32" in out and out.count("n_heads ") == 2
-    batch = bench.synthetic_batch(16, 200, n_bands=2)
-    assert batch["mask"].shape == (16, 200) and not batch["mask"].all() and batch["mask"][:, 0].all()
+    for r in rows:  # the step time is the training rate's inverse; inference is faster than training
+        assert r["step_ms"] == pytest.approx(1e3 * 16 / r["train_windows_s"])
+        assert r["infer_windows_s"] > r["train_windows_s"]
