@@ -11,7 +11,7 @@
 _mslc_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 _mslc_torch="torch==2.13.0"
 
-_mslc_ready() { python -c "import mslc_utils, torch, transformers, papermill, nbval" >/dev/null 2>&1; }
+_mslc_ready() { python -c "import mslc_utils, torch, transformers, papermill, nbval, xdist" >/dev/null 2>&1; }
 
 if [ -n "${VIRTUAL_ENV:-}${CONDA_PREFIX:-}" ] && _mslc_ready; then
   :  # an active environment already has everything
