@@ -11,5 +11,16 @@ echo "=== unit tests ==="
 # (docs/testing.md). The notebooks below run alone, with every core.
 OMP_NUM_THREADS=1 python -m pytest tests -q -n auto
 echo "=== notebook regression tests (nbval, quick profile) ==="
+# nbval executes copies of the notebooks whose OUT_DIR is a temporary directory, so that the
+# run's artifacts and figures never overwrite the committed figures/quick (scripts/prepare_nbval.py)
+# (MSLC_NBVAL_DIR=<a directory outside the clone> keeps them there, e.g. to read its Table 2)
+if [ -n "${MSLC_NBVAL_DIR:-}" ]; then
+  nbval_dir="$MSLC_NBVAL_DIR"
+  mkdir -p "$nbval_dir"
+else
+  nbval_dir="$(mktemp -d "${TMPDIR:-/tmp}/mslc-nbval.XXXXXX")"
+  trap 'rm -rf "$nbval_dir"' EXIT
+fi
+python scripts/prepare_nbval.py notebooks "$nbval_dir/notebooks" --out-dir "$nbval_dir/artifacts" >/dev/null
 python -m pytest --nbval-lax --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg \
-  -p no:cacheprovider notebooks -q
+  -p no:cacheprovider "$nbval_dir/notebooks" -q
