@@ -15,7 +15,9 @@ many folds of each trained model stopped early (:func:`mslc_utils.results.early_
 and, per run with artifacts, the differences the findings read with a 95 % interval from a
 paired bootstrap over test objects (:func:`mslc_utils.results.paired_differences`; every fold
 predicts the same test objects, so the fold spread does not measure this noise).
-``--bootstrap 0`` skips it.
+``--bootstrap 0`` skips it. Runs with multi-survey models also get the validation-only
+linear probes of their joint embedding (:func:`mslc_utils.probe.survey_probe`): does the
+model's ATLAS half add to its ZTF half?
 """
 from __future__ import annotations
 
@@ -25,7 +27,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from mslc_utils import artifacts as A
 from mslc_utils import results
+from mslc_utils.probe import survey_probe
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,6 +73,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: test macro-F1 difference (percentage points), 95 % interval of a paired bootstrap "
                   f"over the test objects ({args.bootstrap} draws):")
             print(results.to_markdown(diffs))
+    probes = []
+    for name, d in dirs.items():
+        for model_id in ("ms_swin_linear", "ms_swin_mlp"):
+            if d.is_dir() and A.completed_folds(d, model_id):
+                mean = survey_probe(d, model_id).mean() * 100
+                probes.append({"run": name, "model": model_id, **{c: f"{v:.1f}" for c, v in mean.items()}})
+    if probes:
+        print()
+        print("multi-survey models, validation macro-F1 (%, mean over folds): the saved Mix prediction and "
+              "linear probes of the ZTF half, the ATLAS half and both halves of the joint embedding "
+              "(mslc_utils.probe):")
+        print(results.to_markdown(pd.DataFrame(probes)))
     return 0
 
 
