@@ -25,23 +25,21 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from . import artifacts as A
+from .fusion import concat_embeddings
 
 #: columns of :func:`survey_probe`, in order
 PROBE_COLUMNS: tuple[str, ...] = ("mix_head", "probe_ztf_half", "probe_atlas_half", "probe_both")
 
 
-def _aligned(out_dir: str | Path, model_id: str, fold: int, split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Labels, saved probabilities and embeddings of one split, matched by ``object_id``."""
-    pred = A.load_predictions(out_dir, model_id, fold, split).set_index("object_id")
-    emb = A.load_embeddings(out_dir, model_id, fold, split).set_index("object_id")
-    missing = pred.index.difference(emb.index)
-    if len(missing):
+def _covered(out_dir: str | Path, model_id: str, fold: int, split: str, ids: np.ndarray) -> None:
+    """Every object with a saved prediction has an embedding (a probe must not silently skip any)."""
+    pred_ids = A.load_predictions(out_dir, model_id, fold, split)["object_id"].astype(str)
+    missing = sorted(set(pred_ids) - set(ids))
+    if missing:
         raise ValueError(
             f"{A.fold_dir(out_dir, model_id, fold)}: {len(missing)} {split} objects have predictions but no "
             f"embedding (e.g. {missing[0]!r})"
         )
-    emb = emb.loc[pred.index]
-    return pred["y_true"].to_numpy(), A.probabilities(pred), A.embedding_matrix(emb)
 
 
 def linear_probe(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, C: float = 0.1) -> float:
@@ -77,14 +75,18 @@ def survey_probe(
         raise FileNotFoundError(f"{out_dir}: no completed fold of {model_id}; train it first (notebook 05)")
     rows = []
     for k in folds:
-        y_tr, _, e_tr = _aligned(out_dir, model_id, k, "train")
-        y_va, p_va, e_va = _aligned(out_dir, model_id, k, "val")
+        # embeddings joined with their labels by object_id (the BRF fusion's reader)
+        ids_tr, e_tr, y_tr = concat_embeddings(out_dir, k, "train", inputs=(model_id,))
+        ids_va, e_va, y_va = concat_embeddings(out_dir, k, "val", inputs=(model_id,))
+        _covered(out_dir, model_id, k, "train", ids_tr)
+        _covered(out_dir, model_id, k, "val", ids_va)
         if e_tr.shape[1] % 2:
             raise ValueError(f"{A.fold_dir(out_dir, model_id, k)}: embedding width {e_tr.shape[1]} is not ZTF ‖ ATLAS")
         d = e_tr.shape[1] // 2
+        pred_va = A.load_predictions(out_dir, model_id, k, "val")
         rows.append({
             "fold": k,
-            "mix_head": A.macro_f1(y_va, p_va.argmax(axis=1)),
+            "mix_head": A.macro_f1(pred_va["y_true"], pred_va["y_pred"]),
             "probe_ztf_half": linear_probe(e_tr[:, :d], y_tr, e_va[:, :d], y_va, C),
             "probe_atlas_half": linear_probe(e_tr[:, d:], y_tr, e_va[:, d:], y_va, C),
             "probe_both": linear_probe(e_tr, y_tr, e_va, y_va, C),

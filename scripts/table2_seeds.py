@@ -29,6 +29,7 @@ import pandas as pd
 
 from mslc_utils import artifacts as A
 from mslc_utils import results
+from mslc_utils.models import MODEL_SPECS
 from mslc_utils.probe import survey_probe
 
 
@@ -75,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             print(results.to_markdown(diffs))
     probes = []
     for name, d in dirs.items():
-        for model_id in ("ms_swin_linear", "ms_swin_mlp"):
+        for model_id in (m for m, spec in MODEL_SPECS.items() if spec.kind == "multi"):
             if d.is_dir() and A.completed_folds(d, model_id):
                 mean = survey_probe(d, model_id).mean() * 100
                 probes.append({"run": name, "model": model_id, **{c: f"{v:.1f}" for c, v in mean.items()}})

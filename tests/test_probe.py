@@ -12,7 +12,7 @@ D = N_CLASSES  # width of each survey's half (one-hot class signal)
 CLASSES = list(range(N_CLASSES))  # macro-F1 is over all 21 classes
 
 
-def _write_fold(out_dir, k, ztf_signal, atlas_signal, seed, shuffle=True, drop_embedding=False):
+def _write_fold(out_dir, k, ztf_signal, atlas_signal, seed, drop_embedding=False):
     """A fake ms_swin_linear fold: the class is written into one or both embedding halves;
     the saved Mix probabilities predict the true class for even-indexed objects only."""
     rng = np.random.default_rng(seed)
@@ -25,9 +25,9 @@ def _write_fold(out_dir, k, ztf_signal, atlas_signal, seed, shuffle=True, drop_e
         probs = np.full((n, N_CLASSES), 0.01, dtype=np.float32)
         guess = np.where(np.arange(n) % 2 == 0, y, (y + 1) % len(CLASSES))
         probs[np.arange(n), guess] = 1.0
-        order = rng.permutation(n) if shuffle else np.arange(n)  # rows of each file in its own order
+        order = rng.permutation(n)  # rows of each file in its own order
         A.save_predictions(d, split, ids[order], y[order], probs[order])
-        e_order = rng.permutation(n) if shuffle else np.arange(n)
+        e_order = rng.permutation(n)
         if drop_embedding and split == "val":
             e_order = e_order[1:]
         A.save_embeddings(d, split, ids[e_order], emb[e_order])
