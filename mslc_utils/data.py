@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 
 def _simulated(ctx: RunContext, force: bool = False) -> Dataset:
-    from .preprocess import alert_window_surveys
+    from .preprocess import alert_window_surveys, atlas_sky_limits
     from .simulate import simulate_dataset
 
     data_cfg = ctx.section("data")
@@ -26,6 +26,9 @@ def _simulated(ctx: RunContext, force: bool = False) -> Dataset:
         "n_folds": int(split_cfg["n_folds"]),
         # the alert-window rule of real ingestion (preprocess.steps.alert_window.surveys)
         "alert_window_surveys": list(alert_window_surveys(ctx.config.get("preprocess"))),
+        # the ATLAS sky cut of real ingestion (preprocess.steps.atlas_sky), applied to the
+        # simulated ATLAS epochs' sky brightness
+        "atlas_min_sky": atlas_sky_limits(ctx.config.get("preprocess")),
     }
     if not force and (cache / "manifest.json").exists():
         ds = load_dataset(cache)
@@ -34,7 +37,7 @@ def _simulated(ctx: RunContext, force: bool = False) -> Dataset:
         log.info("simulation settings changed; regenerating %s", cache)
     lc, objects = simulate_dataset(
         key["n_objects"], seed=key["seed"], min_per_class=key["min_per_class"],
-        alert_window_surveys=tuple(key["alert_window_surveys"]),
+        alert_window_surveys=tuple(key["alert_window_surveys"]), atlas_min_sky=key["atlas_min_sky"],
     )
     objects = objects.assign(has_ztf=True, has_atlas=True)
     splits = make_splits(objects, seed=key["seed"], test_fraction=key["test_fraction"], n_folds=key["n_folds"])

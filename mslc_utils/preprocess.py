@@ -482,6 +482,19 @@ def alert_window_surveys(config: PreprocessConfig | Mapping[str, Any] | None) ->
     return tuple(step.surveys) if step.enabled else ()
 
 
+def atlas_sky_limits(config: PreprocessConfig | Mapping[str, Any] | None) -> dict[str, float] | None:
+    """The ATLAS sky cut of a profile's ``preprocess`` section: band -> lowest sky magnitude kept.
+
+    One setting for both data paths, as :func:`alert_window_surveys`: real ingestion applies
+    the ``atlas_sky`` step, and :mod:`mslc_utils.data` passes its limits to the simulator
+    (whose ATLAS epochs carry a sky brightness). A disabled step gives ``None`` (no cut).
+    """
+    cfg = config if isinstance(config, PreprocessConfig) else PreprocessConfig.from_dict(
+        {k: v for k, v in dict(config or {}).items() if k in ("detection_snr", "steps")})
+    step = steps_by_name(cfg.steps)["atlas_sky"]
+    return {str(b): float(v) for b, v in step.min_sky.items()} if step.enabled else None
+
+
 def steps_by_name(steps: Iterable[Step]) -> dict[str, Step]:
     """``{name: step}`` of a step list (names must be unique)."""
     out: dict[str, Step] = {}

@@ -30,6 +30,13 @@ variable stars oscillate around ~0 and may be negative; transients have no refer
 sky + source + calibration noise model (:func:`flux_error`) in which a source at the depth
 has SNR = 5 exactly. A few epochs are outliers (bad subtractions, cosmic rays).
 
+ATLAS epochs also get a sky brightness, derived from their depth (a shallow ATLAS epoch is a
+bright-sky one, :meth:`SurveyModel.sky_mag`), and the paper's sky cut removes those with a
+sky brighter than 18 mag/arcsec² in o or 18.5 in c (:data:`ATLAS_MIN_SKY`), as real ingestion
+does: without it a few epochs 3-5 mag shallower than the rest, with error bars 10-100 times the
+median, set the min-max scale of many ATLAS images. (ZTF keeps its shallow epochs: the paper
+names no depth or sky cut for ZTF.)
+
 Selection as in the paper's preprocessing: an epoch is a detection when
 ``|flux| / flux_err >= 5`` (the ``detected`` column); transient light curves of the
 surveys in ``alert_window_surveys`` (default ZTF only, the same setting as real ingestion,
@@ -71,6 +78,12 @@ PRE_DETECTION_WINDOW_D = 30.0
 #: :mod:`mslc_utils.data` passes the profile's value of that step to the simulator, so
 #: simulated and real data are cut alike (one setting: ``preprocess.steps.alert_window.surveys``).
 ALERT_WINDOW_SURVEYS: tuple[str, ...] = ("ZTF",)
+#: The paper's ATLAS sky cut (Section 3.1, after Silva-Farfán et al. 2024): keep epochs with a
+#: sky fainter than 18 mag/arcsec² in o and 18.5 in c. The simulator gives every ATLAS epoch a
+#: sky brightness (:meth:`SurveyModel.sky_mag`) and applies this cut, with the limits of the
+#: ``atlas_sky`` step of :mod:`mslc_utils.preprocess` (passed by :mod:`mslc_utils.data`; the
+#: same setting as real ingestion; ``None`` when the step is disabled: no cut).
+ATLAS_MIN_SKY: dict[str, float] = {"o": 18.0, "c": 18.5}
 #: effective wavelengths (nm) used to give every band its own colour
 BAND_WAVELENGTH_NM: dict[str, float] = {"g": 480.0, "r": 640.0, "c": 533.0, "o": 679.0}
 _LAM_REF = BAND_WAVELENGTH_NM["r"]  # latent models are normalised in r
@@ -210,6 +223,24 @@ class SurveyModel:
     outlier_rate: float
     outlier_snr: tuple[float, float]
     template_change_mjd: tuple[float, ...] = ()
+    #: sky brightness (mag/arcsec²) of a dark night per band, in ``bands`` order; empty: the
+    #: survey's epochs carry no sky value and no sky cut applies (ZTF: the paper cuts none)
+    dark_sky_mag: tuple[float, ...] = ()
+    #: mag of 5σ depth lost per mag of sky brightening (background-limited photometry: 0.5)
+    sky_depth_slope: float = 0.5
+
+    def sky_mag(self, band: np.ndarray, depth_mag: np.ndarray) -> np.ndarray:
+        """Sky brightness of each epoch from its depth: a loss of depth below the nominal one is
+        read as a brighter sky (Moon, twilight), ``sky = dark_sky - loss / sky_depth_slope``.
+
+        The real ATLAS file ``shared/fixtures/atlas_fp/job01088.txt`` shows why: its ``Sky``
+        and ``mag5sig`` columns correlate at r = 0.96 (o) and 0.99 (c), with a slope of ~0.55
+        between sky 18.3 and 21.4 mag/arcsec²: ATLAS's shallow epochs are its bright-sky ones.
+        """
+        if not self.dark_sky_mag:
+            raise ValueError(f"{self.name}: no sky model (dark_sky_mag is empty)")
+        loss = np.clip(self.depth_mag - np.asarray(depth_mag, dtype=float), 0.0, None)
+        return np.asarray(self.dark_sky_mag, dtype=float)[np.asarray(band)] - loss / self.sky_depth_slope
 
     def flux_error(self, total_flux: np.ndarray | float, depth_mag: np.ndarray | float | None = None):
         """Reported 1σ error (µJy) for a total flux; ``depth_mag`` defaults to the nominal depth."""
@@ -302,6 +333,10 @@ ATLAS = SurveyModel(
     outlier_rate=0.002,
     outlier_snr=(5.0, 12.0),
     template_change_mjd=(58417.0, 58882.0),
+    # median Sky of the real file's epochs (c 21.45, o 20.51 mag/arcsec²): with the paper's sky
+    # cut (ATLAS_MIN_SKY) an epoch more than ~1.25 mag (o) / ~1.5 mag (c) shallower than the
+    # nominal depth is removed, as real ingestion removes it
+    dark_sky_mag=(21.45, 20.5),
 )
 
 SURVEY_MODELS: dict[str, SurveyModel] = {"ZTF": ZTF, "ATLAS": ATLAS}
@@ -987,6 +1022,7 @@ def _attempt(
     baselines: dict[str, tuple[float, float]],
     max_epochs_per_survey: int | None,
     alert_window_surveys: tuple[str, ...] = ALERT_WINDOW_SURVEYS,
+    atlas_min_sky: dict[str, float] | None = ATLAS_MIN_SKY,
 ) -> tuple[float, float, LatentSource, dict[str, dict[str, np.ndarray]]] | None:
     """One draw of an object; ``None`` if it fails the selection (then the caller redraws)."""
     ra, dec = _draw_position(rng, label)
@@ -1048,7 +1084,16 @@ def _attempt(
         err = sv.flux_error(f_tot + source.host_flux, depth)
         scale = np.where(rng.random(n) < sv.underestimated_fraction, sv.error_underestimate, 1.0)
         flux = diff + err * scale * rng.standard_normal(n)
-        out[name] = {"mjd": t, "band": b, "flux": flux, "flux_err": err}
+        rec = {"mjd": t, "band": b, "flux": flux, "flux_err": err}
+        if atlas_min_sky is not None and sv.dark_sky_mag:
+            # the paper's sky cut, as real ingestion applies it (a band without a limit is dropped)
+            limit = np.array([atlas_min_sky.get(x, math.inf) for x in sv.bands])[b]
+            keep = sv.sky_mag(b, depth) > limit
+            source.params["sky_cut_epochs"] = int((~keep).sum())
+            rec = {k: v[keep] for k, v in rec.items()}
+        out[name] = rec
+    if out["ATLAS"]["mjd"].size == 0:
+        return None
 
     z = out["ZTF"]
     det = np.abs(z["flux"]) >= DETECTION_SNR * z["flux_err"]
@@ -1089,6 +1134,7 @@ def simulate_object(
     max_epochs_per_survey: int | None = None,
     max_attempts: int = _DEFAULT_MAX_ATTEMPTS,
     alert_window_surveys: tuple[str, ...] = ALERT_WINDOW_SURVEYS,
+    atlas_min_sky: dict[str, float] | None = ATLAS_MIN_SKY,
 ) -> SimulatedObject:
     """Simulate object number ``index`` of class ``label`` (redrawn until it passes selection).
 
@@ -1104,7 +1150,8 @@ def simulate_object(
     rng = np.random.default_rng([seed, 1, index])
     baselines = _baselines(time_span_days)
     for attempt in range(1, max_attempts + 1):
-        res = _attempt(rng, label, baselines, max_epochs_per_survey, tuple(alert_window_surveys))
+        res = _attempt(rng, label, baselines, max_epochs_per_survey, tuple(alert_window_surveys),
+                       None if atlas_min_sky is None else dict(atlas_min_sky))
         if res is not None:
             ra, dec, source, epochs = res
             for name, d in epochs.items():
@@ -1166,6 +1213,7 @@ def simulate_dataset(
     max_epochs_per_survey: int | None = None,
     max_attempts: int = _DEFAULT_MAX_ATTEMPTS,
     alert_window_surveys: tuple[str, ...] | list[str] = ALERT_WINDOW_SURVEYS,
+    atlas_min_sky: dict[str, float] | None = ATLAS_MIN_SKY,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate the embedded ZTF + ATLAS data set.
 
@@ -1190,6 +1238,10 @@ def simulate_dataset(
     alert_window_surveys
         Surveys whose transient light curves are cut to the alert window (default
         :data:`ALERT_WINDOW_SURVEYS`, ZTF only, as the real-data ``alert_window`` step).
+    atlas_min_sky
+        The paper's ATLAS sky cut: band -> lowest sky magnitude kept (default
+        :data:`ATLAS_MIN_SKY`, the limits of the real-data ``atlas_sky`` step); ``None``: no
+        cut. Epochs removed are counted and logged.
 
     Returns
     -------
@@ -1215,15 +1267,17 @@ def simulate_dataset(
     cols: dict[str, list[np.ndarray]] = {k: [] for k in keys}
     ras, decs = np.empty(labels.size), np.empty(labels.size)
     redraws: dict[str, int] = {}
+    sky_cut = 0
     band_code = {b: i for i, b in enumerate(_BAND_CODES)}
     for i, label in enumerate(labels):
         obj = simulate_object(
             i, label, int(seed), time_span_days=time_span_days,
             max_epochs_per_survey=max_epochs_per_survey, max_attempts=max_attempts,
-            alert_window_surveys=tuple(alert_window_surveys),
+            alert_window_surveys=tuple(alert_window_surveys), atlas_min_sky=atlas_min_sky,
         )  # fmt: skip
         ras[i], decs[i] = obj.ra, obj.dec
         redraws[label] = redraws.get(label, 0) + obj.attempts - 1
+        sky_cut += int(obj.params.get("sky_cut_epochs", 0))
         for s_code, name in enumerate(_SURVEY_ORDER):
             d = obj.epochs[name]
             n = d["mjd"].size
@@ -1234,9 +1288,10 @@ def simulate_dataset(
             for k in ("mjd", "flux", "flux_err", "detected"):
                 cols[k].append(d[k])
     log.info(
-        "simulated %d objects; redraws per class (failed selection): %s",
+        "simulated %d objects; redraws per class (failed selection): %s; ATLAS epochs removed by the sky cut: %d",
         labels.size,
         {k: v for k, v in redraws.items() if v},
+        sky_cut,
     )
     cat = {k: np.concatenate(v) for k, v in cols.items()}
     lc = pd.DataFrame(

@@ -8,6 +8,7 @@ import pytest
 from mslc_utils.schema import validate_lightcurves
 from mslc_utils.simulate import (
     ATLAS,
+    ATLAS_MIN_SKY,
     DETECTION_SNR,
     MIN_ZTF_DETECTIONS,
     PRE_DETECTION_WINDOW_D,
@@ -266,3 +267,51 @@ def test_run_data_uses_the_profile_alert_window_setting(tmp_path) -> None:
         a = lc[(lc["survey"] == "ATLAS") & lc["object_id"].isin(tr)]
         spans[name] = (a.groupby("object_id")["mjd"].max() - a.groupby("object_id")["mjd"].min()).median()
     assert spans["default"] > 2000 > 1000 > spans["both"]
+
+
+# ---------------------------------------------------------------- the paper's ATLAS sky cut
+def test_sky_brightness_follows_depth():
+    band = np.array([0, 1, 1, 0])
+    depth = np.array([ATLAS.depth_mag + 0.2, ATLAS.depth_mag, ATLAS.depth_mag - 1.0, ATLAS.depth_mag - 2.0])
+    sky = ATLAS.sky_mag(band, depth)
+    # a deeper-than-nominal epoch has a dark sky; each mag of depth lost is 2 mag of sky
+    np.testing.assert_allclose(sky, [ATLAS.dark_sky_mag[0], ATLAS.dark_sky_mag[1],
+                                     ATLAS.dark_sky_mag[1] - 2.0, ATLAS.dark_sky_mag[0] - 4.0])
+    with pytest.raises(ValueError, match="ZTF: no sky model"):
+        ZTF.sky_mag(band, depth)
+
+
+def test_sky_cut_removes_the_shallow_atlas_epochs():
+    """With the paper's sky cut no ATLAS epoch keeps an error bar tens of times the median one
+    (the real ATLAS file after the cuts: at most 5.3x); without it, some do."""
+    ratios = {}
+    for cut in (ATLAS_MIN_SKY, None):
+        worst, removed = [], 0
+        for i, label in enumerate(["RRLab", "EA", "QSO", "LPV", "CEP", "AGN"] * 2):
+            obj = simulate_object(i, label, seed=8, atlas_min_sky=cut)
+            e = obj.epochs["ATLAS"]["flux_err"]
+            faint = np.abs(obj.epochs["ATLAS"]["flux"]) < 3 * e
+            worst.append(e[faint].max() / np.median(e[faint]))
+            removed += obj.params.get("sky_cut_epochs", 0)
+        ratios["cut" if cut else "none"] = (np.median(worst), removed)
+    assert ratios["cut"][0] < 6.0 < ratios["none"][0]
+    assert ratios["cut"][1] > 0 and ratios["none"][1] == 0
+    # a band without a limit is dropped, as the real-data step drops it
+    obj = simulate_object(0, "EA", seed=8, atlas_min_sky={"o": 18.0})
+    assert set(obj.epochs["ATLAS"]["band"]) == {"o"}
+
+
+def test_run_data_uses_the_profile_sky_cut(tmp_path) -> None:
+    """mslc_utils.data passes preprocess.steps.atlas_sky to the simulator (one setting)."""
+    from mslc_utils.config import setup
+    from mslc_utils.data import get_dataset
+
+    n = {}
+    for name, steps in (("default", {}), ("off", {"atlas_sky": False})):
+        ctx = setup("quick", OUT_DIR=str(tmp_path / name), DEVICE="cpu")
+        ctx.config["data"].update(n_objects=210, min_per_class=10)
+        ctx.config["preprocess"]["steps"] = steps
+        ds = get_dataset(ctx)
+        assert ds.manifest["simulation"]["atlas_min_sky"] == ({"o": 18.0, "c": 18.5} if name == "default" else None)
+        n[name] = int((ds.lightcurves["survey"] == "ATLAS").sum())
+    assert n["default"] < n["off"]
