@@ -830,12 +830,18 @@ def early_stopping_counts(out_dir: str | Path, model_ids: Sequence[str] | None =
 def training_history(out_dir: str | Path, model_id: str) -> pd.DataFrame:
     """Per fold and epoch: ``train_loss`` (mean of the losses logged in that epoch),
     ``val_loss`` and ``val_macro_f1``, from each complete fold's ``train_log.json`` (the
-    Trainer's ``log_history``). Folds without a training log are left out."""
+    Trainer's ``log_history``), and ``kept``: True at the epoch whose weights the fold kept
+    (its ``metrics.json`` ``best_epoch``: the best validation macro-F1 or loss, whichever early
+    stopping watched; the best macro-F1 when a fold has no ``best_epoch``). Folds without a
+    training log are left out."""
     rows = []
     for k in A.completed_folds(out_dir, model_id):
         path = A.fold_dir(out_dir, model_id, k) / A.TRAIN_LOG_FILE
         if not path.is_file():
             continue
+        metrics_path = A.fold_dir(out_dir, model_id, k) / A.METRICS_FILE
+        kept = A.read_json(metrics_path).get("best_epoch") if metrics_path.is_file() else None
+        first = len(rows)
         train: dict[int, list[float]] = {}
         evals: dict[int, dict[str, float]] = {}
         for rec in A.read_json(path):
@@ -848,18 +854,21 @@ def training_history(out_dir: str | Path, model_id: str) -> pd.DataFrame:
         for epoch in sorted(set(train) | set(evals)):
             rows.append({"fold": k, "epoch": epoch,
                          "train_loss": float(np.mean(train[epoch])) if epoch in train else np.nan,
-                         **evals.get(epoch, {"val_loss": np.nan, "val_macro_f1": np.nan})})
-    return pd.DataFrame(rows, columns=["fold", "epoch", "train_loss", "val_loss", "val_macro_f1"])
+                         **evals.get(epoch, {"val_loss": np.nan, "val_macro_f1": np.nan}), "kept": False})
+        if kept is None:  # an older fold: the best validation macro-F1 (first of equals)
+            f1 = [(r["val_macro_f1"], -r["epoch"]) for r in rows[first:] if np.isfinite(r["val_macro_f1"])]
+            kept = -max(f1)[1] if f1 else None
+        for r in rows[first:]:
+            r["kept"] = r["epoch"] == kept
+    return pd.DataFrame(rows, columns=["fold", "epoch", "train_loss", "val_loss", "val_macro_f1", "kept"])
 
 
 def best_epoch_at_end(history: pd.DataFrame) -> list[int]:
-    """Folds whose best validation macro-F1 is at their last epoch: training stopped while
-    still improving, so a longer training budget may help."""
+    """Folds whose kept (best) epoch is their last one: training stopped while still
+    improving, so a longer training budget may help."""
     out = []
     for k, h in history.dropna(subset=["val_macro_f1"]).groupby("fold"):
-        h = h.sort_values("epoch")
-        best = h["epoch"].iloc[int(np.argmax(h["val_macro_f1"].to_numpy()))]
-        if best == h["epoch"].max() and len(h) > 1:
+        if len(h) > 1 and bool(h.loc[h["epoch"] == h["epoch"].max(), "kept"].any()):
             out.append(int(k))
     return out
 
@@ -881,11 +890,11 @@ def plot_training_curves(histories: dict[str, pd.DataFrame]):
             ax_loss.plot(g["epoch"], g["train_loss"], "-", color=c, lw=1.2)
             ax_loss.plot(g["epoch"], g["val_loss"], "--", color=c, lw=1.2)
             ax_f1.plot(g["epoch"], 100 * g["val_macro_f1"], "-o", color=c, ms=2.5, lw=1.2, label=f"fold {k}")
-            if g["val_macro_f1"].notna().any():
-                i = int(np.nanargmax(g["val_macro_f1"].to_numpy()))
-                ax_f1.plot(g["epoch"].iloc[i], 100 * g["val_macro_f1"].iloc[i], "*", color=c, ms=9, mec="k", mew=0.5)
-        ax_loss.set_title(f"{name}: loss", fontsize=9)
-        ax_f1.set_title(f"{name}: validation macro-F1 (star = best epoch)", fontsize=9)
+            for _, r in g[g["kept"]].iterrows():  # the epoch whose weights were kept
+                ax_f1.plot(r["epoch"], 100 * r["val_macro_f1"], "*", color=c, ms=9, mec="k", mew=0.5)
+                ax_loss.plot(r["epoch"], r["val_loss"], "*", color=c, ms=9, mec="k", mew=0.5)
+        ax_loss.set_title(f"{name}: loss (star = kept epoch)", fontsize=9)
+        ax_f1.set_title(f"{name}: validation macro-F1 (star = kept epoch)", fontsize=9)
         ax_loss.set_ylabel("cross-entropy", fontsize=8)
         ax_f1.set_ylabel("macro-F1 [%]", fontsize=8)
         for ax in (ax_loss, ax_f1):

@@ -106,6 +106,10 @@ class ArrayDataset(torch.utils.data.Dataset):
 
 
 # ----------------------------------------------------------------------------- settings
+#: early-stopping criteria: the log key of each and whether higher is better
+EARLY_STOPPING_METRICS: tuple[str, ...] = ("macro_f1", "loss")
+
+
 @dataclass
 class TrainSettings:
     """Optimisation settings of one fold (a profile's ``training`` section plus seed/device)."""
@@ -123,6 +127,12 @@ class TrainSettings:
     #: PyTorch deterministic algorithms on the GPU (slower; applied by :func:`fit`; see README)
     full_determinism: bool = False
     verbose: bool = True  # one line per epoch
+    #: what early stopping watches and which epoch's weights are kept: ``"macro_f1"``
+    #: (validation macro-F1, higher is better: the paper) or ``"loss"`` (validation
+    #: cross-entropy, lower is better). On a small validation set macro-F1 jumps by several
+    #: points from one epoch to the next and ends folds on a noise spike while the loss
+    #: still falls; the loss is the smoother signal (the quick profile, docs/quick-profile.md).
+    early_stopping_metric: str = "macro_f1"
     #: torch intra-op threads (process-wide) for CPU training; None: torch's default (one
     #: per core). On a machine whose cores other processes also use, 1 avoids the heavy
     #: slow-down of oversubscribed threads on these small models.
@@ -151,6 +161,11 @@ class TrainSettings:
         if missing:
             raise KeyError(f"training settings lack {missing} (got keys {sorted(training)})")
         return cls(**kw)
+
+    def __post_init__(self) -> None:
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ValueError(f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}, "
+                             f"got {self.early_stopping_metric!r}")
 
     def resolved_device(self) -> str:
         if self.device in (None, "auto"):
@@ -341,8 +356,8 @@ def training_arguments(output_dir: str | Path, settings: TrainSettings) -> Train
         logging_strategy="epoch",
         save_total_limit=int(settings.save_total_limit),
         load_best_model_at_end=True,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
+        metric_for_best_model=settings.early_stopping_metric,
+        greater_is_better=settings.early_stopping_metric == "macro_f1",
         restore_callback_states_from_checkpoint=True,  # early-stopping counter survives a resume
         seed=int(settings.seed),
         data_seed=int(settings.seed),
@@ -377,12 +392,13 @@ class FitResult:
     resumed_from: str | None
 
 
-def _best_epoch(log_history: list[dict[str, Any]]) -> tuple[int | None, float | None]:
-    # the Trainer keeps the first epoch reaching the maximum (strict improvement)
+def _best_epoch(log_history: list[dict[str, Any]], metric: str = "macro_f1") -> tuple[int | None, float | None]:
+    # the Trainer keeps the first epoch reaching the best value (strict improvement)
+    sign = 1.0 if metric == "macro_f1" else -1.0
     best_e, best_m = None, None
     for rec in log_history:
-        m = rec.get("eval_macro_f1")
-        if m is not None and (best_m is None or m > best_m):
+        m = rec.get(f"eval_{metric}")
+        if m is not None and (best_m is None or sign * m > sign * best_m):
             best_e, best_m = int(round(rec.get("epoch", 0))), float(m)
     return best_e, best_m
 
@@ -492,7 +508,7 @@ def fit(
     trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - t0
     history = list(trainer.state.log_history)
-    best_epoch, best_metric = _best_epoch(history)
+    best_epoch, best_metric = _best_epoch(history, settings.early_stopping_metric)
     return FitResult(
         model=trainer.model,
         best_epoch=best_epoch,

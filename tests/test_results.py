@@ -177,8 +177,13 @@ def test_training_history_and_best_epoch_at_end(tmp_path) -> None:
     assert list(h["epoch"][h["fold"] == 0]) == [1, 2, 3]
     assert h.loc[(h["fold"] == 0) & (h["epoch"] == 2), "train_loss"].item() == pytest.approx(0.75)
     assert R.best_epoch_at_end(h) == [1]  # fold 1 peaks at its last epoch, fold 0 does not
+    assert list(h.loc[h["kept"], "epoch"]) == [2, 3]
     fig = R.plot_training_curves({"swin_ztf": h})
     assert len(fig.axes) == 2
+    # a fold that stopped on the validation loss kept the epoch its metrics.json names
+    A.write_json(A.fold_dir(tmp_path, "swin_ztf", 1) / A.METRICS_FILE, {"best_epoch": 1})
+    h = R.training_history(tmp_path, "swin_ztf")
+    assert list(h.loc[h["kept"], "epoch"]) == [2, 1] and R.best_epoch_at_end(h) == []
 
 
 def test_misclassified_lists_wrong_objects_most_confident_first(tmp_path) -> None:

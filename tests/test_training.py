@@ -17,6 +17,7 @@ from mslc_utils.models import build_model
 from mslc_utils.taxonomy import N_CLASSES
 from mslc_utils.training import (
     ArrayDataset,
+    _best_epoch,
     EpochSeededWeightedSampler,
     PredictSet,
     TrainSettings,
@@ -122,6 +123,24 @@ def test_training_arguments_follow_the_paper_protocol(tmp_path):
     assert args.report_to in ([], "none", ["none"]) or not args.report_to
     with pytest.raises(KeyError, match="patience"):
         TrainSettings.from_config({"learning_rate": 1e-3, "batch_size": 2, "max_epochs": 1})
+
+
+def test_early_stopping_on_the_validation_loss(tmp_path):
+    st = _settings(early_stopping_metric="loss")
+    args = training_arguments(tmp_path, st)
+    assert args.metric_for_best_model == "loss" and not args.greater_is_better
+    with pytest.raises(ValueError, match="early_stopping_metric must be one of"):
+        _settings(early_stopping_metric="accuracy")
+    # the kept epoch is the one with the lowest validation loss (first of equals), and
+    # metrics.json names it
+    log = [{"eval_loss": 2.0, "eval_macro_f1": 0.5, "epoch": 1.0}, {"eval_loss": 1.5, "eval_macro_f1": 0.2, "epoch": 2.0},
+           {"eval_loss": 1.5, "eval_macro_f1": 0.1, "epoch": 3.0}, {"eval_loss": 1.7, "eval_macro_f1": 0.6, "epoch": 4.0}]
+    assert _best_epoch(log, "loss") == (2, 1.5)
+    assert _best_epoch(log, "macro_f1") == (4, 0.6)
+    sets = _sets()
+    m = _run(tmp_path / "f", sets, _settings(early_stopping_metric="loss", max_epochs=3))
+    history = json.loads((tmp_path / "f" / "train_log.json").read_text())
+    assert m["best_epoch"] == _best_epoch(history, "loss")[0]
 
 
 def test_mean_by_object_aggregates_windows():
