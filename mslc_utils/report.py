@@ -166,6 +166,30 @@ def logged(log_path: str | Path, fn, *args: Any, echo: str | None = EVENT_LINES,
     return result
 
 
+def show_fold_results(ctx: RunContext, scores: dict[str, pd.DataFrame], model_ids: Sequence[str]) -> None:
+    """Notebooks 03 and 05: for each model of ``model_ids`` (a key of ``scores``, from
+    :func:`mslc_utils.parallel.train_models`), where its progress log is, the lines of the log
+    that say a fold was skipped or resumed, how many folds ran now, and the fold table."""
+    from .parallel import echo_log_events, summary_lines
+
+    for m in model_ids:
+        log_path = ctx.out_dir / "logs" / f"{m}.log"
+        print(f"progress log: {relpath(log_path)}")
+        for line in echo_log_events(log_path):
+            print(line)
+        print(summary_lines({m: scores[m]})[0])
+        _display(fold_table(scores[m]))
+
+
+def _display(obj: Any) -> None:
+    try:
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with the notebook stack
+        print(obj)
+        return
+    display(obj)
+
+
 # ----------------------------------------------------------------------------------------
 # Computed closing sentences and captions (notebooks 03-06)
 # ----------------------------------------------------------------------------------------
