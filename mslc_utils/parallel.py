@@ -29,12 +29,17 @@ its cache (``OUT_DIR/data`` or ``DATA_DIR/canonical``, written by notebook 01) a
 the image views it needs once. A worker's printed progress goes to one log file per fold;
 when every job is done the fold logs are joined, in fold order, into the model's log
 ``OUT_DIR/logs/<model>.log`` (the file a serial run writes), so nothing in a notebook's
-output depends on which job finished first.
+output depends on which job finished first. A worker ends itself when the process that started
+it dies (:func:`exit_with_parent`), so killing a kernel leaves no fold training behind.
+
+Worker processes are started with ``spawn``: a script that calls :func:`train_models` must do
+so under ``if __name__ == "__main__":`` (a notebook kernel needs nothing).
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
@@ -117,7 +122,25 @@ def _check_model_ids(model_ids: Sequence[str]) -> None:
 _WORKER: dict[str, Any] = {}
 
 
-def _init_worker(ctx: Any, threads: int) -> None:
+def exit_with_parent(parent_pid: int, poll_s: float = 1.0) -> threading.Thread:
+    """Start a daemon thread that ends this process as soon as ``parent_pid`` is gone.
+
+    A worker whose notebook kernel is killed (a kernel restart, ``kill -9``) would otherwise
+    train its fold to the end as an orphan, beside the next run that resumes the same fold.
+    """
+    def watch() -> None:
+        while True:
+            time.sleep(poll_s)
+            if os.getppid() != parent_pid:  # re-parented: the parent process has died
+                os._exit(3)
+
+    t = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    t.start()
+    return t
+
+
+def _init_worker(ctx: Any, threads: int, parent_pid: int) -> None:
+    exit_with_parent(parent_pid)
     # before torch is imported in this fresh (spawned) process: OpenMP reads it at start-up
     os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch
@@ -194,7 +217,7 @@ def train_models(
     threads = worker_threads(ctx, workers) or 1
     rows: dict[tuple[str, int], dict[str, Any]] = {}
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"),
-                             initializer=_init_worker, initargs=(ctx, threads)) as pool:
+                             initializer=_init_worker, initargs=(ctx, threads, os.getpid())) as pool:
         futures = {pool.submit(_run_job, m, k, force, str(_fold_log(log_dir, m, k))): (m, k) for m, k in jobs}
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for fut in done:

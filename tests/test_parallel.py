@@ -91,3 +91,54 @@ def test_paper_profile_trains_folds_serially():
     assert cfg["training"].get("fold_workers", 1) == 1
     quick = yaml.safe_load((repo_root() / "configs" / "quick.yaml").read_text())
     assert quick["training"]["fold_workers"] == 2
+
+
+def test_a_worker_ends_when_its_parent_dies(tmp_path):
+    """A spawned worker whose parent is killed exits instead of training on as an orphan."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "parent.py"
+    pid_file = tmp_path / "child.pid"
+    script.write_text(
+        "import multiprocessing as mp, os, sys, time\n"
+        "from mslc_utils.parallel import exit_with_parent\n"
+        "def child(parent, path):\n"
+        "    exit_with_parent(parent, poll_s=0.2)\n"
+        "    open(path, 'w').write(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "if __name__ == '__main__':\n"
+        "    p = mp.get_context('spawn').Process(target=child, args=(os.getpid(), sys.argv[1]))\n"
+        "    p.start()\n"
+        "    time.sleep(120)\n"
+    )
+    parent = subprocess.Popen([sys.executable, str(script), str(pid_file)], cwd=str(repo_root()))
+    try:
+        for _ in range(200):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        child = int(pid_file.read_text())
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        def alive(pid: int) -> bool:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return False
+            stat = Path(f"/proc/{pid}/stat")  # an exited child nobody reaped yet is a zombie
+            return not (stat.exists() and stat.read_text().rsplit(")", 1)[-1].split()[0] == "Z")
+
+        for _ in range(100):  # ~10 s at most
+            if not alive(child):
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(child, signal.SIGKILL)
+            pytest.fail("the worker outlived its killed parent by 10 s")
+    finally:
+        if parent.poll() is None:
+            parent.kill()
