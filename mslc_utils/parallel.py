@@ -50,7 +50,7 @@ from typing import Any
 import pandas as pd
 
 #: relative cost of one fold of each kind of model on the CPU in the quick profile (ATAT's
-#: attention over 200-observation windows dominates; MS-SwinV2 sees two images an object).
+#: attention over its windows of observations dominates; MS-SwinV2 sees two images an object).
 #: Used only to start the longest jobs first, so that the workers finish together.
 JOB_COST: dict[str, float] = {"atat": 4.0, "ms_swin": 2.0, "swin": 1.0}
 

@@ -1,22 +1,26 @@
 """``run_all.sh`` interrupted in the middle of a training notebook, then run again.
 
 A tiny profile (``configs/quick.yaml`` shrunk: 168 simulated objects, a 2-block SwinV2 at
-32 px, a few epochs) runs through the real ``run_all.sh`` in a subprocess. As soon as
-SwinV2-ZTF's fold 1 has completed its first checkpoint (notebook 03, mid-fold), the whole
-process tree (papermill and the kernel) is killed, as a crash or a lost machine would. The
-second ``run_all.sh`` must finish every notebook without redoing a completed fold (their
-files are untouched and notebook 03 reports them skipped) and resume fold 1 from its
-checkpoint. (A kill in the middle of writing a checkpoint is tested in test_training.py.)
+32 px, a few epochs) runs through the real ``run_all.sh`` in a subprocess, once with two fold
+workers (the quick profile's ``training.fold_workers``) and once serially (the paper
+profile's path). As soon as one SwinV2-ZTF fold is complete and another has written its first
+checkpoint (notebook 03, mid-fold), the whole process tree (papermill, the kernel and its
+fold workers) is killed, as a crash or a lost machine would. The second ``run_all.sh`` must
+finish every notebook without redoing a completed fold (their files are untouched and
+notebook 03 reports them skipped) and resume the interrupted folds from their checkpoints.
+(A kill in the middle of writing a checkpoint is tested in test_training.py.)
 """
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import time
 from pathlib import Path
 
 import psutil
+import pytest
 import yaml
 
 from mslc_utils import artifacts as A
@@ -28,7 +32,7 @@ MODELS = ("atat_ztf", "atat_atlas", "swin_ztf", "swin_atlas", "swin_stacked", "m
 N_FOLDS = 3
 
 
-def _tiny_profile(path: Path) -> Path:
+def _tiny_profile(path: Path, fold_workers: int) -> Path:
     cfg = yaml.safe_load((repo_root() / "configs" / "quick.yaml").read_text())
     cfg["profile"] = "tiny"
     cfg["data"].update(n_objects=168, min_per_class=8)
@@ -38,7 +42,8 @@ def _tiny_profile(path: Path) -> Path:
     cfg["swin"]["config"] = dict(image_size=32, patch_size=8, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
                                  window_size=2)
     # enough epochs that fold 1 is still training when its first checkpoint appears
-    cfg["training"].update(max_epochs=6, patience=6, batch_size=16, mix_head_hidden=8, torch_threads=1)
+    cfg["training"].update(max_epochs=6, patience=6, batch_size=16, mix_head_hidden=8, torch_threads=1,
+                          fold_workers=fold_workers)
     cfg["atat"].update(d_model=8, d_ff=16, n_heads=2, n_layers=1, max_epochs=2, batch_size=32)
     cfg["brf"]["grid"] = {"n_estimators": [10], "max_depth": [None], "max_features": ["sqrt"],
                           "min_samples_split": [2, 5]}
@@ -71,28 +76,47 @@ def _fold_files(out: Path) -> dict[str, int]:
     return stamps
 
 
-def test_run_all_resumes_after_being_killed_mid_fold(tmp_path) -> None:
-    profile = _tiny_profile(tmp_path / "tiny.yaml")
+def _swin_ztf_state(out: Path) -> tuple[set[int], set[int]]:
+    """(complete folds, folds with a complete checkpoint that are not complete) of SwinV2-ZTF."""
+    complete, started = set(), set()
+    for k in range(N_FOLDS):
+        d = A.fold_dir(out, "swin_ztf", k)
+        if A.is_complete(d):
+            complete.add(k)
+        elif any((d / "checkpoints").glob("checkpoint-*/trainer_state.json")):
+            started.add(k)
+    return complete, started
+
+
+@pytest.mark.parametrize("fold_workers", [2, 1], ids=["two-fold-workers", "serial"])
+def test_run_all_resumes_after_being_killed_mid_fold(tmp_path, fold_workers) -> None:
+    """Killed as soon as one SwinV2-ZTF fold is complete and another is mid-training (with
+    two fold workers, the quick profile's setting, two folds train side by side)."""
+    profile = _tiny_profile(tmp_path / "tiny.yaml", fold_workers=fold_workers)
     env, out = run_all_env(tmp_path), tmp_path / "out"
     cmd = ["bash", str(repo_root() / "run_all.sh"), str(profile)]
     log1 = open(tmp_path / "run1.log", "w")
     proc = subprocess.Popen(cmd, env=env, stdout=log1, stderr=subprocess.STDOUT, start_new_session=True)
-    target = A.fold_dir(out, "swin_ztf", 1) / "checkpoints"
     deadline = time.monotonic() + 900
     try:
-        while not any(target.glob("checkpoint-*/trainer_state.json")):  # a complete checkpoint
+        while True:
+            complete, started = _swin_ztf_state(out)
+            if complete and started:
+                break
             assert proc.poll() is None, f"run_all.sh ended (rc {proc.returncode}) before the kill:\n" + (
                 tmp_path / "run1.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "no checkpoint of swin_ztf fold 1 within 900 s"
+            assert time.monotonic() < deadline, "no SwinV2-ZTF fold mid-training after another within 900 s"
             time.sleep(0.02)
     finally:
         _kill_tree(proc)
         log1.close()
-    assert not A.is_complete(A.fold_dir(out, "swin_ztf", 1)), "the kill came too late: fold 1 had finished"
+    complete, interrupted = _swin_ztf_state(out)  # again: a fold may have finished before the kill
+    assert complete and interrupted, f"the kill came too late: complete {complete}, mid-training {interrupted}"
     done_before = _fold_files(out)
     completed = {(m, k) for m in MODELS for k in range(N_FOLDS) if A.is_complete(A.fold_dir(out, m, k))}
-    assert {("atat_ztf", k) for k in range(N_FOLDS)} | {("swin_ztf", 0)} <= completed
-    assert ("swin_ztf", 1) not in completed and not any(m.startswith("ms_") for m, _ in completed)
+    # notebook 03 trains ATAT (the longest jobs) first, notebook 05 has not started
+    assert {("atat_ztf", k) for k in range(N_FOLDS)} <= completed
+    assert not any(m.startswith("ms_") for m, _ in completed)
 
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
@@ -100,13 +124,15 @@ def test_run_all_resumes_after_being_killed_mid_fold(tmp_path) -> None:
     # completed folds were not redone: every file of theirs is untouched
     after = _fold_files(out)
     assert {k: after.get(k) for k in done_before} == done_before
-    # the interrupted fold resumed from its checkpoint; every fold of every model is complete
-    metrics = json.loads((A.fold_dir(out, "swin_ztf", 1) / "metrics.json").read_text())
-    assert str(metrics["resumed_from"]).startswith("checkpoint-")
-    assert all(A.is_complete(A.fold_dir(out, m, k)) for m in MODELS for k in range(N_FOLDS))
+    # the interrupted folds resumed from their checkpoints; every fold of every model is complete
     nb03 = (tmp_path / "executed" / "03_single_survey_finetuning.ipynb").read_text()
-    assert "swin_ztf fold 0: " in nb03 and "[skipped (complete)]" in nb03
-    assert "swin_ztf fold 1: resuming from checkpoint-" in nb03
+    for k in interrupted:
+        metrics = json.loads((A.fold_dir(out, "swin_ztf", k) / "metrics.json").read_text())
+        assert str(metrics["resumed_from"]).startswith("checkpoint-"), (k, metrics.get("resumed_from"))
+        assert f"swin_ztf fold {k}: resuming from checkpoint-" in nb03
+    for k in complete:
+        assert re.search(rf"swin_ztf fold {k}: [^\n]*\[skipped \(complete\)\]", nb03), k
+    assert all(A.is_complete(A.fold_dir(out, m, k)) for m in MODELS for k in range(N_FOLDS))
     table2 = (out / "figures" / "table2.csv").read_text().splitlines()
     assert len(table2) == 1 + 9
     timings = (tmp_path / "executed" / "timings.csv").read_text()
