@@ -25,11 +25,13 @@ import yaml
 
 from mslc_utils import artifacts as A
 from mslc_utils.config import repo_root
+from mslc_utils.training import TRAINED_FILE
 
 from conftest import run_all_env
 
 MODELS = ("atat_ztf", "atat_atlas", "swin_ztf", "swin_atlas", "swin_stacked", "ms_swin_linear", "ms_swin_mlp")
 N_FOLDS = 3
+MAX_EPOCHS = 6  # SwinV2; patience as long, so that no fold stops early
 
 
 def _tiny_profile(path: Path, fold_workers: int) -> Path:
@@ -41,9 +43,9 @@ def _tiny_profile(path: Path, fold_workers: int) -> Path:
     cfg["swin"]["pretrained"] = None  # a tiny random model, not the packaged 64-px checkpoint
     cfg["swin"]["config"] = dict(image_size=32, patch_size=8, embed_dim=8, depths=[1, 1], num_heads=[1, 1],
                                  window_size=2)
-    # enough epochs that fold 1 is still training when its first checkpoint appears
-    cfg["training"].update(max_epochs=6, patience=6, batch_size=16, mix_head_hidden=8, torch_threads=1,
-                          fold_workers=fold_workers)
+    # enough epochs that a fold is still training for a while after its first checkpoint
+    cfg["training"].update(max_epochs=MAX_EPOCHS, patience=MAX_EPOCHS, batch_size=16, mix_head_hidden=8,
+                          torch_threads=1, fold_workers=fold_workers)
     cfg["atat"].update(d_model=8, d_ff=16, n_heads=2, n_layers=1, max_epochs=2, batch_size=32)
     cfg["brf"]["grid"] = {"n_estimators": [10], "max_depth": [None], "max_features": ["sqrt"],
                           "min_samples_split": [2, 5]}
@@ -76,16 +78,30 @@ def _fold_files(out: Path) -> dict[str, int]:
     return stamps
 
 
-def _swin_ztf_state(out: Path) -> tuple[set[int], set[int]]:
-    """(complete folds, folds with a complete checkpoint that are not complete) of SwinV2-ZTF."""
-    complete, started = set(), set()
+def _checkpoint_epoch(fold_dir: Path) -> float | None:
+    """Epoch of the fold's latest complete Trainer checkpoint (None: none yet)."""
+    epochs = []
+    for state in (fold_dir / "checkpoints").glob("checkpoint-*/trainer_state.json"):
+        try:
+            epochs.append(float(json.loads(state.read_text())["epoch"]))
+        except (OSError, ValueError, KeyError):  # being written or rotated away right now
+            continue
+    return max(epochs) if epochs else None
+
+
+def _swin_ztf_state(out: Path) -> tuple[set[int], dict[int, float], set[int]]:
+    """SwinV2-ZTF folds: complete; mid-training (epoch of their last checkpoint; best weights
+    not saved yet); trained (best weights saved, ``TRAINED``, predictions not yet)."""
+    complete, training, trained = set(), {}, set()
     for k in range(N_FOLDS):
         d = A.fold_dir(out, "swin_ztf", k)
         if A.is_complete(d):
             complete.add(k)
-        elif any((d / "checkpoints").glob("checkpoint-*/trainer_state.json")):
-            started.add(k)
-    return complete, started
+        elif (d / TRAINED_FILE).exists():
+            trained.add(k)
+        elif (epoch := _checkpoint_epoch(d)) is not None:
+            training[k] = epoch
+    return complete, training, trained
 
 
 @pytest.mark.parametrize("fold_workers", [2, 1], ids=["two-fold-workers", "serial"])
@@ -100,8 +116,10 @@ def test_run_all_resumes_after_being_killed_mid_fold(tmp_path, fold_workers) -> 
     deadline = time.monotonic() + 900
     try:
         while True:
-            complete, started = _swin_ztf_state(out)
-            if complete and started:
+            complete, training, _ = _swin_ztf_state(out)
+            # a fold with epochs left to train (two folds side by side finish almost together:
+            # the second one is caught at the start of the fold after it)
+            if complete and any(e <= MAX_EPOCHS - 3 for e in training.values()):
                 break
             assert proc.poll() is None, f"run_all.sh ended (rc {proc.returncode}) before the kill:\n" + (
                 tmp_path / "run1.log").read_text()[-3000:]
@@ -110,29 +128,35 @@ def test_run_all_resumes_after_being_killed_mid_fold(tmp_path, fold_workers) -> 
     finally:
         _kill_tree(proc)
         log1.close()
-    complete, interrupted = _swin_ztf_state(out)  # again: a fold may have finished before the kill
-    assert complete and interrupted, f"the kill came too late: complete {complete}, mid-training {interrupted}"
+    complete, training, trained = _swin_ztf_state(out)  # again: a fold may have moved on before the kill
+    interrupted = set(training)
+    assert complete and interrupted, f"the kill came too late: complete {complete}, mid-training {training}"
     done_before = _fold_files(out)
     completed = {(m, k) for m in MODELS for k in range(N_FOLDS) if A.is_complete(A.fold_dir(out, m, k))}
     # notebook 03 trains ATAT (the longest jobs) first, notebook 05 has not started
-    assert {("atat_ztf", k) for k in range(N_FOLDS)} <= completed
-    assert not any(m.startswith("ms_") for m, _ in completed)
+    assert {("atat_ztf", k) for k in range(N_FOLDS)} <= completed, completed
+    assert not any(m.startswith("ms_") for m, _ in completed), completed
 
     second = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1200)
     assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
 
     # completed folds were not redone: every file of theirs is untouched
     after = _fold_files(out)
-    assert {k: after.get(k) for k in done_before} == done_before
+    changed = sorted(k for k in done_before if after.get(k) != done_before[k])
+    assert not changed, f"files of completed folds rewritten: {changed[:10]}"
     # the interrupted folds resumed from their checkpoints; every fold of every model is complete
     nb03 = (tmp_path / "executed" / "03_single_survey_finetuning.ipynb").read_text()
     for k in interrupted:
         metrics = json.loads((A.fold_dir(out, "swin_ztf", k) / "metrics.json").read_text())
         assert str(metrics["resumed_from"]).startswith("checkpoint-"), (k, metrics.get("resumed_from"))
-        assert f"swin_ztf fold {k}: resuming from checkpoint-" in nb03
+        assert f"swin_ztf fold {k}: resuming from checkpoint-" in nb03, (k, training, trained, complete)
+    for k in trained:  # killed between saving its best weights and its predictions: weights reused
+        metrics = json.loads((A.fold_dir(out, "swin_ztf", k) / "metrics.json").read_text())
+        assert metrics["resumed_from"] == TRAINED_FILE, (k, metrics.get("resumed_from"))
     for k in complete:
-        assert re.search(rf"swin_ztf fold {k}: [^\n]*\[skipped \(complete\)\]", nb03), k
-    assert all(A.is_complete(A.fold_dir(out, m, k)) for m in MODELS for k in range(N_FOLDS))
+        assert re.search(rf"swin_ztf fold {k}: [^\n]*\[skipped \(complete\)\]", nb03), (k, training, trained, complete)
+    incomplete = [(m, k) for m in MODELS for k in range(N_FOLDS) if not A.is_complete(A.fold_dir(out, m, k))]
+    assert not incomplete, incomplete
     table2 = (out / "figures" / "table2.csv").read_text().splitlines()
     assert len(table2) == 1 + 9
     timings = (tmp_path / "executed" / "timings.csv").read_text()
