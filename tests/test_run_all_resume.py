@@ -3,8 +3,8 @@
 A tiny profile (``configs/quick.yaml`` shrunk: 168 simulated objects, a 2-block SwinV2 at
 32 px, a few epochs) runs through the real ``run_all.sh`` in a subprocess, once with two fold
 workers (the quick profile's ``training.fold_workers``) and once serially (the paper
-profile's path). As soon as one SwinV2-ZTF fold is complete and another has written its first
-checkpoint (notebook 03, mid-fold), the whole process tree (papermill, the kernel and its
+profile's path). As soon as one SwinV2-ZTF fold is complete and another has a checkpoint with
+at least three epochs left to train (notebook 03, mid-fold), the whole process tree (papermill, the kernel and its
 fold workers) is killed, as a crash or a lost machine would. The second ``run_all.sh`` must
 finish every notebook without redoing a completed fold (their files are untouched and
 notebook 03 reports them skipped) and resume the interrupted folds from their checkpoints.
@@ -78,8 +78,21 @@ def _fold_files(out: Path) -> dict[str, int]:
     return stamps
 
 
+def _output_text(notebook: Path) -> str:
+    """Every printed line of an executed notebook (stream and text outputs), in cell order."""
+    parts = []
+    for cell in json.loads(notebook.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            text = o.get("text") or o.get("data", {}).get("text/plain", "")
+            parts.append("".join(text) if isinstance(text, list) else text)
+    return "\n".join(parts)
+
+
 def _checkpoint_epoch(fold_dir: Path) -> float | None:
-    """Epoch of the fold's latest complete Trainer checkpoint (None: none yet)."""
+    """Epoch of the fold's latest complete Trainer checkpoint (None: none yet).
+
+    Not ``training.last_complete_checkpoint``: it deletes a half-written checkpoint, which
+    here is one the running fold is writing."""
     epochs = []
     for state in (fold_dir / "checkpoints").glob("checkpoint-*/trainer_state.json"):
         try:
@@ -145,7 +158,7 @@ def test_run_all_resumes_after_being_killed_mid_fold(tmp_path, fold_workers) -> 
     changed = sorted(k for k in done_before if after.get(k) != done_before[k])
     assert not changed, f"files of completed folds rewritten: {changed[:10]}"
     # the interrupted folds resumed from their checkpoints; every fold of every model is complete
-    nb03 = (tmp_path / "executed" / "03_single_survey_finetuning.ipynb").read_text()
+    nb03 = _output_text(tmp_path / "executed" / "03_single_survey_finetuning.ipynb")
     for k in interrupted:
         metrics = json.loads((A.fold_dir(out, "swin_ztf", k) / "metrics.json").read_text())
         assert str(metrics["resumed_from"]).startswith("checkpoint-"), (k, metrics.get("resumed_from"))
