@@ -15,7 +15,10 @@ many folds of each trained model stopped early (:func:`mslc_utils.results.early_
 and, per run with artifacts, the differences the findings read with a 95 % interval from a
 paired bootstrap over test objects (:func:`mslc_utils.results.paired_differences`; every fold
 predicts the same test objects, so the fold spread does not measure this noise).
-``--bootstrap 0`` skips it. Runs with multi-survey models also get the validation-only
+``--bootstrap 0`` skips it. ``--split val`` prints the same tables from the validation
+predictions instead (each fold's own validation objects; the bootstrap draws over the pooled
+validation objects): the scores the settings were chosen on, to set beside the test
+scores. Runs with multi-survey models also get the validation-only
 linear probes of their joint embedding (:func:`mslc_utils.probe.survey_probe`): does the
 model's ATLAS half add to its ZTF half?
 """
@@ -38,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("runs", nargs="+", help="NAME=OUT_DIR or NAME=path/to/table2.csv (or just the path: NAME is its directory name)")
     ap.add_argument("--bootstrap", type=int, default=2000, metavar="N",
                     help="bootstrap draws for the paired differences (0: skip them; default 2000)")
+    ap.add_argument("--split", choices=("test", "val"), default="test",
+                    help="score the test predictions (Table 2, the default) or the validation predictions")
     args = ap.parse_args(argv)
     dirs = {}
     for item in args.runs:
@@ -45,8 +50,11 @@ def main(argv: list[str] | None = None) -> int:
         path = Path(path)
         if not (path.is_dir() or (path.is_file() and path.suffix == ".csv")):
             ap.error(f"{path}: no such run directory (or table2.csv)")
+        if path.is_file() and args.split != "test":
+            ap.error(f"{path}: a table2.csv holds test scores only; --split {args.split} needs the run directory")
         dirs[name or path.name] = path
-    table = results.table2_over_seeds(dirs)
+    print(f"{'test' if args.split == 'test' else 'validation'} macro-F1 (%), mean over folds:")
+    table = results.table2_over_seeds(dirs, split=args.split)
     shown = table.copy()
     for col in [*dirs, "mean"]:
         shown[col] = shown[col].map(lambda v: f"{v:.1f}")
@@ -69,10 +77,11 @@ def main(argv: list[str] | None = None) -> int:
         for name, d in dirs.items():
             if d.is_file():
                 continue  # a table2.csv: no per-object predictions
-            diffs = results.paired_differences(d, n_boot=args.bootstrap)
+            diffs = results.paired_differences(d, split=args.split, n_boot=args.bootstrap)
+            what = "test" if args.split == "test" else "validation"
             print()
-            print(f"{name}: test macro-F1 difference (percentage points), 95 % interval of a paired bootstrap "
-                  f"over the test objects ({args.bootstrap} draws):")
+            print(f"{name}: {what} macro-F1 difference (percentage points), 95 % interval of a paired bootstrap "
+                  f"over the {what} objects ({args.bootstrap} draws):")
             print(results.to_markdown(diffs))
     probes = []
     for name, d in dirs.items():

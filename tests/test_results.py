@@ -283,7 +283,8 @@ def test_table2_seeds_script_prints_both_tables(tmp_path, capsys) -> None:
     write_fold(tmp_path / "s0", "swin_ztf", 0, y, y)
     assert mod.main([f"seed 0={tmp_path / 's0'}"]) == 0
     out = capsys.readouterr().out
-    assert "seed 0" in out.splitlines()[0] and "mean" in out.splitlines()[0]
+    assert out.splitlines()[0] == "test macro-F1 (%), mean over folds:"
+    assert "seed 0" in out.splitlines()[1] and "mean" in out.splitlines()[1]
     assert "100.0" in out and "not run" in out  # SwinV2 ZTF scored; the other models' findings not run
     # with a second model: the paired-bootstrap table of the differences the findings read
     write_fold(tmp_path / "s0", "swin_atlas", 0, y, (y + 1) % N_CLASSES)
@@ -297,6 +298,21 @@ def test_table2_seeds_script_prints_both_tables(tmp_path, capsys) -> None:
     assert "paired bootstrap" not in capsys.readouterr().out
     with pytest.raises(SystemExit):
         mod.main([str(tmp_path / "missing")])
+    # --split val scores the validation predictions: here the order of the two models is the
+    # opposite of the test order, and the tables must say which split they are
+    write_fold(tmp_path / "s0", "swin_ztf", 0, y, (y + 1) % N_CLASSES, split="val")
+    write_fold(tmp_path / "s0", "swin_atlas", 0, y, y, split="val")
+    assert mod.main([f"seed 0={tmp_path / 's0'}", "--split", "val", "--bootstrap", "50"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "validation macro-F1 (%), mean over folds:"
+    assert "| 3 SwinV2 (ZTF only) - 4 SwinV2 (ATLAS only) | -100.0 |" in out
+    assert "over the validation objects" in out
+    ztf_row = next(line for line in out.splitlines() if "SwinV2 (ZTF only) |" in line and line.startswith("| 3 |"))
+    assert "| 0.0 |" in ztf_row
+    # a table2.csv holds test scores only
+    (tmp_path / "table2.csv").write_text("model_id,MODEL,DESCRIPTION,f1_mean\n")
+    with pytest.raises(SystemExit):
+        mod.main([f"x={tmp_path / 'table2.csv'}", "--split", "val"])
 
 
 def test_early_stopping_counts_from_fold_metrics(tmp_path) -> None:
