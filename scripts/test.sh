@@ -8,7 +8,8 @@ python -m ipykernel install --user --name mslc --display-name "Python (mslc)" >/
 echo "=== unit tests ==="
 # one pytest worker per core (pytest-xdist), each with one torch/OpenMP thread so that the
 # workers do not oversubscribe the cores; on 2 cores this halves the unit tests' wall time
-# (docs/testing.md). The notebooks below run alone, with every core.
+# (docs/testing.md). tests/conftest.py starts the longest tests first and keeps
+# test_paper_profile.py on one worker. The notebooks below run alone, with every core.
 OMP_NUM_THREADS=1 python -m pytest tests -q -n auto
 echo "=== notebook regression tests (nbval, quick profile) ==="
 # nbval executes copies of the notebooks whose OUT_DIR is a temporary directory, so that the

@@ -13,6 +13,64 @@ import pytest
 from mslc_utils.taxonomy import CLASS_TO_GROUP
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "long(seconds): a test that takes about this long under scripts/test.sh (it runs first)")
+
+
+# Test modules whose module-scoped fixture is a whole run_all.sh run: all their tests go to one
+# pytest-xdist worker, so the run is made once (scheduled first: the largest unit).
+ONE_WORKER_MODULES = ("tests/test_paper_profile.py",)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``-n N`` (``--dist load``): every test its own unit, except the modules of
+    :data:`ONE_WORKER_MODULES`, each one unit.
+
+    With plain ``load`` the paper-profile module was split between the two workers at a chunk
+    boundary and its ~3-minute fixture ran on both (docs/testing.md). ``--dist loadgroup`` with
+    ``xdist_group`` would be the usual fix, but on pytest 9.2 with pytest-xdist 3.8 it groups
+    nothing (the group is written into the node id, which pytest 9.2 no longer lets a plugin
+    change: pytest-dev/pytest-xdist#1386), so the grouping is done here by module path."""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class OneWorkerPerSharedRun(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scheduling_unit(nodeid)
+
+    return OneWorkerPerSharedRun(config, log)
+
+
+def scheduling_unit(nodeid: str) -> str:
+    """The scheduling unit of a test: its module for :data:`ONE_WORKER_MODULES`, else itself."""
+    module = nodeid.split("::", 1)[0]
+    return module if module in ONE_WORKER_MODULES else nodeid
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest tests first (``@pytest.mark.long(seconds)``, longest first; the rest keep their order).
+
+    With two pytest-xdist workers the unit tests take as long as the longer worker's share: a
+    200-second test that starts last ends minutes after everything else (docs/testing.md). Only
+    tests without module-scoped fixtures carry the mark, so moving them splits no module's
+    fixtures; test_paper_profile.py runs on one worker (:func:`pytest_xdist_make_scheduler`)."""
+    def seconds(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("long")
+        return float(mark.args[0]) if mark and mark.args else 0.0
+
+    for item in items:
+        if seconds(item):
+            shared = [name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+                      if defs and defs[-1].scope in ("module", "class", "package")]
+            if shared:
+                raise pytest.UsageError(f"{item.nodeid}: marked long but uses module-scoped fixtures {shared}; "
+                                        "moving it first would set them up twice")
+    items.sort(key=lambda item: -seconds(item))  # stable: unmarked tests keep pytest's order
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 

@@ -63,6 +63,7 @@ def test_paper_runtime_estimate_takes_the_gpu_benchmark_figures(tmp_path, capsys
     assert "measured on one H100, eager path" in capsys.readouterr().out
 
 
+@pytest.mark.long(17)
 def test_gpu_benchmark_runs_on_the_cpu_with_tiny_settings(tmp_path, capsys) -> None:
     bench = _load("bench_swin_gpu")
     bench.main(["--tiny", "--device", "cpu", "--steps", "1", "--objects", "252", "--skip", "compile",

@@ -38,6 +38,8 @@ from mslc_utils.taxonomy import CLASS_TO_GROUP
 
 from conftest import run_all_env, save_local_swin
 
+# one pytest-xdist worker runs the whole module (tests/conftest.py: ONE_WORKER_MODULES), so that
+# its module-scoped run_all.sh run (~3 min) is made once, not once on each worker
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 CLASSES3 = ("SNIa", "QSO", "RRLab")

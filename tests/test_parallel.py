@@ -36,6 +36,7 @@ def _run(tmp: Path, name: str, workers: int) -> tuple[dict[str, pd.DataFrame], P
     return parallel.train_models(ctx, ds, MODELS), ctx.out_dir
 
 
+@pytest.mark.long(54)
 def test_two_workers_train_every_fold_as_a_serial_run(tmp_path):
     serial, out1 = _run(tmp_path, "serial", 1)
     two, out2 = _run(tmp_path, "two", 2)
@@ -78,6 +79,7 @@ def test_fold_workers_setting(tmp_path):
         parallel.train_models(ctx, None, ["swin_zft"])
 
 
+@pytest.mark.long(25)
 def test_a_failing_fold_names_the_model_fold_and_log(tmp_path, monkeypatch):
     ctx = setup(str(_tiny_profile(tmp_path / "p.yaml", 2)), None, str(tmp_path / "o"), "cpu", 0)
     ds = get_dataset(ctx)

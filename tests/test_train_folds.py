@@ -43,6 +43,7 @@ def _files(fold_dir: Path) -> list[str]:
     return sorted(str(p.relative_to(fold_dir)) for p in fold_dir.rglob("*"))
 
 
+@pytest.mark.long(50)
 def test_torchrun_two_processes_write_the_fold_once_and_predict_every_object_once(tmp_path):
     profile = _tiny_profile(tmp_path / "tiny.yaml")
     two = _train(profile, tmp_path / "two", nproc=2)

@@ -470,6 +470,7 @@ def test_bf16_autocast_is_chosen_on_cuda_only(monkeypatch):
     assert not st(device="cuda").use_bf16()
 
 
+@pytest.mark.long(15)
 def test_compiled_backbone_predicts_like_eager_and_compiles_once_across_folds(tmp_path):
     # aot_eager: TorchDynamo's graph capture and AOT autograd without code generation (the
     # inductor backend of the paper profile costs minutes per compile on this CPU)
