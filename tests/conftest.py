@@ -13,11 +13,7 @@ import pytest
 from mslc_utils.taxonomy import CLASS_TO_GROUP
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "long(seconds): a test that takes about this long under scripts/test.sh (it runs first)")
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 # Test modules whose module-scoped fixture is a whole run_all.sh run: all their tests go to one
@@ -65,13 +61,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
     for item in items:
         if seconds(item):
-            shared = [name for name, defs in getattr(item, "_fixtureinfo").name2fixturedefs.items()
+            shared = [name for name, defs in item._fixtureinfo.name2fixturedefs.items()
                       if defs and defs[-1].scope in ("module", "class", "package")]
             if shared:
                 raise pytest.UsageError(f"{item.nodeid}: marked long but uses module-scoped fixtures {shared}; "
                                         "moving it first would set them up twice")
     items.sort(key=lambda item: -seconds(item))  # stable: unmarked tests keep pytest's order
-IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 def save_local_swin(directory: Path, config: dict, seed: int = 0, mean=IMAGENET_MEAN, std=IMAGENET_STD):
