@@ -137,6 +137,37 @@ def test_forward_shapes_and_padding_changes_nothing() -> None:
     torch.testing.assert_close(single.logits[0], out1.logits[2], rtol=1e-4, atol=1e-5)
 
 
+def test_last_layer_computes_the_class_token_alone_as_the_full_layer_would() -> None:
+    # encode() runs its last layer on the class token's query only (n_queries=1): the same
+    # function as the full layer's first row, in value and in gradient, padding included
+    torch.manual_seed(3)
+    layer = T.EncoderLayer(d_model=16, n_heads=4, d_ff=32, dropout=0.0, attention_dropout=0.0)
+    x = torch.randn(5, 30, 16, requires_grad=True)
+    keep = torch.rand(5, 30) < 0.7
+    keep[:, 0] = True
+    full = layer(x, keep)[:, 0]
+    (g_full,) = torch.autograd.grad(full.square().sum(), x)
+    cls_only = layer(x, keep, n_queries=1)
+    assert cls_only.shape == (5, 1, 16)
+    torch.testing.assert_close(cls_only[:, 0], full, rtol=1e-5, atol=1e-6)
+    (g_cls,) = torch.autograd.grad(cls_only.square().sum(), x)
+    torch.testing.assert_close(g_cls, g_full, rtol=1e-5, atol=1e-6)
+    # and the model's embedding is that of the full stack of layers
+    model = small_model().eval()
+    lc = lightcurves({"A": 60, "B": 17})
+    batch = T.collate_windows([T.WindowDataset(T.make_windows(lc, "ZTF", window=64))[i] for i in range(2)])
+    with torch.no_grad():
+        emb = model.encode(batch["time"], batch["flux"], batch["flux_err"], batch["band"], batch["mask"])
+        mask = batch["mask"]
+        tokens = model.embed(*(torch.where(mask, batch[k], torch.zeros_like(batch[k]))
+                               for k in ("time", "flux", "flux_err", "band")))
+        h = torch.cat([model.cls_token.expand(2, -1, -1), tokens], dim=1)
+        keep2 = torch.cat([torch.ones(2, 1, dtype=torch.bool), mask], dim=1)
+        for lyr in model.layers:
+            h = lyr(h, keep2)
+    torch.testing.assert_close(emb, h[:, 0], rtol=1e-5, atol=1e-6)
+
+
 def test_mask_is_used_not_the_flux_value() -> None:
     model = small_model()
     b = {
