@@ -693,7 +693,7 @@ def _select_objects(
     for rec in dlog:
         if rec.removed and rec.objects and rec.object_id is not None:
             why.setdefault((rec.object_id, rec.survey), f"{rec.rule} ({rec.reason})")
-    have = {s: set(lc.loc[lc["survey"] == s, "object_id"]) for s in SURVEYS}
+    have = {s: set(lc.loc[lc["survey"] == s, "object_id"].unique()) for s in SURVEYS}
     keep_ids = []
     for oid in lab["object_id"]:
         missing_req = [s for s in cfg.required_surveys if oid not in have[s]]
