@@ -186,10 +186,18 @@ class TrainSettings:
 
     def optimizer(self) -> tuple[type[torch.optim.Optimizer], dict[str, Any]]:
         """The paper's optimiser: Adam at constant learning rate, no weight decay (fused when
-        :meth:`use_fused_adam`; the update is the same)."""
+        :meth:`use_fused_adam`; the update is the same).
+
+        Otherwise ``foreach=True``: torch picks the per-tensor Python loop on the CPU, whose
+        ~6 operations per parameter tensor were 7 ms of a quick SwinV2 step's ~56 ms; the
+        multi-tensor implementation does the same element-wise operations in the same order
+        in one call per operation, so the weights are bit-identical
+        (``tests/test_training.py``), in about half the time."""
         kwargs: dict[str, Any] = {"lr": float(self.learning_rate), "weight_decay": 0.0}
         if self.use_fused_adam():
             kwargs["fused"] = True
+        else:
+            kwargs["foreach"] = True
         return torch.optim.Adam, kwargs
 
     def use_bf16(self) -> bool:
