@@ -45,7 +45,18 @@ def _time_steps(fn, steps: int) -> float:
     return (time.perf_counter() - t0) / steps
 
 
-def swin_throughput(model_id: str, cfg: dict, batch: int, steps: int) -> tuple[float, float]:
+def project_adam(params, section: dict, foreach: bool | None = None) -> torch.optim.Optimizer:
+    """The optimiser training uses (``TrainSettings.optimizer()``: Adam, foreach on the CPU);
+    ``foreach=False`` forces torch's per-tensor loop (``benchmarks/bench_adam.py``)."""
+    from mslc_utils.training import TrainSettings
+
+    cls, kwargs = TrainSettings.from_config(section, device="cpu").optimizer()
+    if foreach is not None and "fused" not in kwargs:
+        kwargs["foreach"] = foreach
+    return cls(params, **kwargs)
+
+
+def swin_throughput(model_id: str, cfg: dict, batch: int, steps: int, foreach: bool | None = None) -> tuple[float, float]:
     """(train, inference) objects/s of one SwinV2 model type."""
     from mslc_utils.models import build_model, model_spec
 
@@ -62,7 +73,7 @@ def swin_throughput(model_id: str, cfg: dict, batch: int, steps: int) -> tuple[f
         inputs = {"pixel_values_ztf": images(), "pixel_values_atlas": images()}
     else:
         inputs = {"pixel_values": images()}
-    opt = torch.optim.Adam(model.parameters(), lr=float(cfg["training"]["learning_rate"]))
+    opt = project_adam(model.parameters(), cfg["training"], foreach)
 
     def train_step() -> None:
         model.train()
@@ -78,7 +89,7 @@ def swin_throughput(model_id: str, cfg: dict, batch: int, steps: int) -> tuple[f
     return batch / _time_steps(train_step, steps), batch / _time_steps(infer_step, steps)
 
 
-def atat_throughput(cfg: dict, batch: int, steps: int) -> tuple[float, float]:
+def atat_throughput(cfg: dict, batch: int, steps: int, foreach: bool | None = None) -> tuple[float, float]:
     """(train, inference) windows/s of ATAT (LC) on full windows of ``window`` observations."""
     from mslc_utils.atat import ATATConfig, ATATLC
 
@@ -94,7 +105,7 @@ def atat_throughput(cfg: dict, batch: int, steps: int) -> tuple[float, float]:
         "band": torch.randint(0, 2, (batch, length), generator=g), "mask": torch.ones(batch, length, dtype=torch.bool),
     }
     labels = torch.randint(0, 21, (batch,), generator=g)
-    opt = torch.optim.Adam(model.parameters(), lr=float(section["learning_rate"]))
+    opt = project_adam(model.parameters(), section, foreach)
 
     def train_step() -> None:
         model.train()

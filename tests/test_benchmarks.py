@@ -86,3 +86,23 @@ def test_atat_benchmark_times_each_head_count(capsys) -> None:
     for r in rows:  # the step time is the training rate's inverse; inference is faster than training
         assert r["step_ms"] == pytest.approx(1e3 * 16 / r["train_windows_s"])
         assert r["infer_windows_s"] > r["train_windows_s"]
+
+
+def test_adam_benchmark_times_both_optimiser_paths(capsys, monkeypatch) -> None:
+    import torch
+
+    bench = _load("bench_adam")
+    kinds = []
+    real = torch.optim.Adam.__init__
+
+    def spy(self, params, **kw):  # which path each measurement really took
+        kinds.append(kw.get("foreach"))
+        real(self, params, **kw)
+
+    monkeypatch.setattr(torch.optim.Adam, "__init__", spy)
+    rows = bench.main(["--models", "swin_ztf,atat", "--steps", "1", "--rounds", "1"])
+    assert [r["model"] for r in rows] == ["swin_ztf", "atat"] and [r["batch"] for r in rows] == [32, 16]
+    for r in rows:
+        assert min(r["per_tensor"], r["foreach"], r["adam_ms_per_tensor"], r["adam_ms_foreach"]) > 0
+    assert kinds.count(False) == kinds.count(True) == 4  # training steps and Adam alone, both models
+    assert "speed-up" in capsys.readouterr().out
