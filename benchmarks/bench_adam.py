@@ -24,15 +24,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_benchmarks import atat_throughput, swin_throughput  # noqa: E402
+from run_benchmarks import _time_steps, atat_throughput, project_adam, swin_throughput  # noqa: E402
 
 from mslc_utils.config import load_config  # noqa: E402
 
 
 def adam_step_ms(model: str, cfg: dict, foreach: bool, steps: int) -> float:
     """Milliseconds of the optimiser step alone (random gradients) on one model's parameters."""
-    from run_benchmarks import _time_steps, project_adam
-
     from mslc_utils.atat import ATATConfig, ATATLC
     from mslc_utils.models import build_model
 
