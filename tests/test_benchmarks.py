@@ -106,3 +106,32 @@ def test_adam_benchmark_times_both_optimiser_paths(capsys, monkeypatch) -> None:
         assert min(r["per_tensor"], r["foreach"], r["adam_ms_per_tensor"], r["adam_ms_foreach"]) > 0
     assert kinds.count(False) == kinds.count(True) == 4  # training steps and Adam alone, both models
     assert "speed-up" in capsys.readouterr().out
+
+
+def test_quick_levers_overrides_one_setting_and_rejects_unknown_keys() -> None:
+    bench = _load("bench_quick_levers")
+    cfg = {"atat": {"n_layers": 3, "window": 100}, "render": {"image_size": 64}}
+    out = bench.apply_overrides(cfg, ["atat.n_layers=2", "render.image_size=48"])
+    assert out == {"atat": {"n_layers": 2, "window": 100}, "render": {"image_size": 48}}
+    assert cfg["atat"]["n_layers"] == 3  # the profile itself is not modified
+    with pytest.raises(KeyError, match="atat.n_layer"):
+        bench.apply_overrides(cfg, ["atat.n_layer=2"])
+    with pytest.raises(ValueError, match="section.key=value"):
+        bench.apply_overrides(cfg, ["atat.n_layers"])
+
+
+def test_quick_levers_summary_reads_validation_scores_and_core_seconds(tmp_path) -> None:
+    bench = _load("bench_quick_levers")
+    for k, (val, train, pred) in enumerate([(0.40, 30.0, 1.0), (0.50, 20.0, None)]):
+        d = tmp_path / "swin_ztf" / f"fold_{k}"
+        d.mkdir(parents=True)
+        (d / "metrics.json").write_text(json.dumps({
+            "val_macro_f1": val, "test_macro_f1": 0.9, "train_seconds": train, "predict_seconds": pred,
+            "best_epoch": 3 + k, "epochs_run": 8 + k}))
+    s = bench.summarise(tmp_path, "swin_ztf")
+    assert s["folds"] == 2 and s["val_macro_f1_pct"] == pytest.approx(45.0)
+    assert s["core_seconds"] == pytest.approx(51.0)
+    assert s["epochs"] == [(3, 8), (4, 9)]
+    assert "test" not in " ".join(s)  # validation only: no test score is reported
+    with pytest.raises(FileNotFoundError, match="atat_ztf"):
+        bench.summarise(tmp_path, "atat_ztf")
