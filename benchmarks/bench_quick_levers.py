@@ -5,7 +5,7 @@
     python benchmarks/bench_quick_levers.py swin_ztf --set training.patience=3
     python benchmarks/bench_quick_levers.py ms_swin_linear --backbone-px 48   # 48 px images + backbone
 
-Writes a copy of ``configs/quick.yaml`` with the ``--set`` assignments (dotted keys, YAML
+Writes a copy of the quick profile (``load_config("quick")``) with the ``--set`` assignments (dotted keys, YAML
 values) to ``--out``, then trains the model's folds exactly as notebooks 03 and 05 do
 (:func:`mslc_utils.parallel.train_models`: two folds side by side, one torch thread each) and
 prints the mean *validation* macro-F1 and the folds' core-seconds (training + prediction
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import re
 import time
 from pathlib import Path
@@ -53,11 +52,12 @@ def apply_overrides(cfg: Mapping[str, Any], assignments: Iterable[str]) -> dict[
 
 
 def summarise(out_dir: str | Path, model_id: str) -> dict[str, Any]:
-    """Mean validation macro-F1 (%), summed core-seconds and (best, run) epochs of the folds."""
-    files = sorted(Path(out_dir, model_id).glob("fold_*/metrics.json"))
-    if not files:
-        raise FileNotFoundError(f"no fold_*/metrics.json under {Path(out_dir, model_id)}")
-    folds = [json.loads(f.read_text()) for f in files]
+    """Mean validation macro-F1 (%), summed core-seconds and (best, run) epochs of the complete folds."""
+    from mslc_utils import artifacts as A
+
+    folds = [A.load_metrics(out_dir, model_id, k) for k in A.completed_folds(out_dir, model_id)]
+    if not folds:
+        raise FileNotFoundError(f"no complete fold under {Path(out_dir, model_id)}")
     return {
         "model": model_id,
         "folds": len(folds),
@@ -94,10 +94,12 @@ def main() -> None:
         args.out = ROOT / "artifacts" / "bench_quick_levers" / re.sub(r"[^A-Za-z0-9_.=-]+", "_", slug)
 
     from mslc_utils import parallel
-    from mslc_utils.config import setup
+    from mslc_utils.config import load_config, setup
     from mslc_utils.data import get_dataset
 
-    cfg = apply_overrides(yaml.safe_load((ROOT / "configs" / "quick.yaml").read_text()), args.set)
+    quick = load_config("quick")
+    quick.pop("_source")  # set again by setup() for the copy written below
+    cfg = apply_overrides(quick, args.set)
     args.out.mkdir(parents=True, exist_ok=True)
     if args.backbone_px:
         t0 = time.perf_counter()

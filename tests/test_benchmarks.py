@@ -121,6 +121,8 @@ def test_quick_levers_overrides_one_setting_and_rejects_unknown_keys() -> None:
 
 
 def test_quick_levers_summary_reads_validation_scores_and_core_seconds(tmp_path) -> None:
+    from mslc_utils.artifacts import write_complete
+
     bench = _load("bench_quick_levers")
     for k, (val, train, pred) in enumerate([(0.40, 30.0, 1.0), (0.50, 20.0, None)]):
         d = tmp_path / "swin_ztf" / f"fold_{k}"
@@ -128,6 +130,10 @@ def test_quick_levers_summary_reads_validation_scores_and_core_seconds(tmp_path)
         (d / "metrics.json").write_text(json.dumps({
             "val_macro_f1": val, "test_macro_f1": 0.9, "train_seconds": train, "predict_seconds": pred,
             "best_epoch": 3 + k, "epochs_run": 8 + k}))
+        write_complete(d, "hash")
+    unfinished = tmp_path / "swin_ztf" / "fold_2"  # no COMPLETE marker: not counted
+    unfinished.mkdir()
+    (unfinished / "metrics.json").write_text(json.dumps({"val_macro_f1": 0.0, "train_seconds": 99.0}))
     s = bench.summarise(tmp_path, "swin_ztf")
     assert s["folds"] == 2 and s["val_macro_f1_pct"] == pytest.approx(45.0)
     assert s["core_seconds"] == pytest.approx(51.0)
