@@ -72,8 +72,11 @@ EXEC_DIR="${EXEC_DIR:-executed/$NAME}"
 
 source scripts/ensure_env.sh   # creates/activates .venv unless an environment is active
 
+# the kernel the notebooks name, in this environment (not ~/.local: shared by every clone);
+# its directory first on JUPYTER_PATH so that papermill starts this environment's python
 KERNEL=mslc
-python -m ipykernel install --user --name "$KERNEL" --display-name "Python (mslc)" >/dev/null
+JUPYTER_PATH="$(python -m mslc_utils.kernel)${JUPYTER_PATH:+:$JUPYTER_PATH}"
+export JUPYTER_PATH
 
 mkdir -p "$EXEC_DIR"
 EXEC_DIR="$(abs_dir "$EXEC_DIR")"
