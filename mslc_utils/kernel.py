@@ -1,6 +1,7 @@
 """The Jupyter kernel "Python (mslc)" that the notebooks name, installed into this environment.
 
-``run_all.sh`` and ``scripts/test.sh`` call ``python -m mslc_utils.kernel``. Why not
+``run_all.sh`` calls ``python -m mslc_utils.kernel`` (nbval in ``scripts/test.sh`` needs no
+kernel spec: it runs in the current environment, ``--nbval-current-env``). Why not
 ``python -m ipykernel install --user``, as before:
 
 * ``--user`` writes to ``~/.local/share/jupyter/kernels/mslc``, shared by every clone and

@@ -4,7 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/ensure_env.sh
-python -m mslc_utils.kernel >/dev/null   # the "Python (mslc)" kernel, in this environment
 echo "=== unit tests ==="
 # one pytest worker per core (pytest-xdist), each with one torch/OpenMP thread so that the
 # workers do not oversubscribe the cores; on 2 cores this halves the unit tests' wall time
