@@ -108,3 +108,32 @@ def fold_partition(splits: pd.DataFrame, fold: int) -> FoldPartition:
 def n_folds_of(splits: pd.DataFrame) -> int:
     """Number of validation folds in a splits table."""
     return len(set(splits["fold"].tolist()) - {TEST_FOLD})
+
+
+def heldout_splits(splits: pd.DataFrame, fraction: float = 0.2, seed: int = 12345) -> pd.DataFrame:
+    """Splits for comparing training settings without the test set.
+
+    The test objects are dropped (no fold can read them), and a stratified ``fraction`` of
+    the remaining objects takes the test role (``fold`` = ``TEST_FOLD``, ``split`` =
+    ``"test"``): they are never trained on, stopped or selected on, so their scores compare
+    settings fairly, while the validation folds keep choosing each fold's epoch as usual
+    (``scripts/heldout_stopping.py``).
+
+    Parameters
+    ----------
+    splits
+        A splits table of :func:`make_splits` (``object_id``, ``label``, ``split``, ``fold``).
+    fraction
+        Fraction of the train/validation objects held out, in (0, 1).
+    seed
+        Random state of the stratified draw.
+    """
+    if not 0.0 < fraction < 1.0:
+        raise ValueError(f"heldout_splits: fraction must be in (0, 1), got {fraction!r}")
+    rest = splits[splits["fold"] != TEST_FOLD].reset_index(drop=True)
+    _, held = train_test_split(rest["object_id"], test_size=fraction, stratify=rest["label"], random_state=seed)
+    is_held = rest["object_id"].isin(set(held))
+    rest.loc[is_held, "fold"] = TEST_FOLD
+    if "split" in rest.columns:
+        rest.loc[is_held, "split"] = "test"
+    return rest

@@ -45,25 +45,22 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
-    from sklearn.model_selection import train_test_split
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from mslc_utils.atat import train_atat_folds
     from mslc_utils.config import setup
     from mslc_utils.data import get_dataset
-    from mslc_utils.splits import TEST_FOLD
+    from mslc_utils.splits import TEST_FOLD, heldout_splits
 
     torch.set_num_threads(1)
     out = args.out_dir.resolve()
     ctx = setup(args.profile, None, str(out / args.variant), "cpu", args.seed)
     ctx.config["atat"].update(VARIANTS[args.variant])
     dataset = get_dataset(ctx)
-    splits = dataset.splits[dataset.splits["fold"] != TEST_FOLD].reset_index(drop=True)
-    _, held = train_test_split(splits["object_id"], test_size=args.held_out_fraction,
-                               stratify=splits["label"], random_state=args.split_seed)
-    splits.loc[splits["object_id"].isin(set(held)), "fold"] = TEST_FOLD
+    splits = heldout_splits(dataset.splits, args.held_out_fraction, args.split_seed)
     dataset = dataclasses.replace(dataset, splits=splits)
-    print(f"{len(held)} held-out objects; folds: {splits['fold'].value_counts().sort_index().to_dict()}", flush=True)
+    n_held = int((splits["fold"] == TEST_FOLD).sum())
+    print(f"{n_held} held-out objects; folds: {splits['fold'].value_counts().sort_index().to_dict()}", flush=True)
     for survey in args.surveys:
         t0 = time.perf_counter()
         df = train_atat_folds(ctx, dataset, survey)

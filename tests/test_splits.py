@@ -54,3 +54,33 @@ def test_too_small_class_is_an_error() -> None:
     objects = objects_with_counts({**COUNTS, "TDE": 3})
     with pytest.raises(ValueError, match="TDE"):
         make_splits(objects)
+
+
+def test_heldout_splits_drop_test_and_hold_out_a_stratified_fraction(objects) -> None:
+    from mslc_utils.splits import heldout_splits
+
+    s = make_splits(objects, seed=3)
+    test_ids = set(s.loc[s.fold == TEST_FOLD, "object_id"])
+    h = heldout_splits(s, fraction=0.2, seed=1)
+    assert not (set(h["object_id"]) & test_ids)  # no test object reaches any fold
+    assert set(h["object_id"]) == set(s["object_id"]) - test_ids
+    held = h[h.fold == TEST_FOLD]
+    assert len(held) == pytest.approx(0.2 * len(h), abs=1)
+    assert (held["split"] == "test").all() and (h.loc[h.fold != TEST_FOLD, "split"] == "trainval").all()
+    # stratified: every class is held out in proportion (within one object)
+    per_class = held["label"].value_counts()
+    for label, n in h["label"].value_counts().items():
+        assert abs(per_class.get(label, 0) - 0.2 * n) <= 1, label
+    # the rest keep their folds; fold_partition then tests on the held-out objects
+    kept = h[h.fold != TEST_FOLD].merge(s, on="object_id", suffixes=("", "_orig"))
+    assert (kept["fold"] == kept["fold_orig"]).all()
+    p = fold_partition(h, 0)
+    assert set(p.test) == set(held["object_id"]) and not (set(p.train) & set(p.test))
+    assert heldout_splits(s, fraction=0.2, seed=1).equals(h)  # reproducible
+
+
+def test_heldout_splits_rejects_a_bad_fraction(objects) -> None:
+    from mslc_utils.splits import heldout_splits
+
+    with pytest.raises(ValueError, match="fraction must be in"):
+        heldout_splits(make_splits(objects, seed=3), fraction=1.0)
